@@ -1,0 +1,164 @@
+//! Depth-map fusion: per-camera depth maps become one coloured point cloud.
+//!
+//! A reference pixel's 3D point is kept only if at least
+//! `min_consistent_views` other cameras agree: the point projects into them,
+//! their own depth there unprojects to a point that reprojects into the
+//! reference within `max_reprojection_px` and at a relative depth within
+//! `max_relative_depth`. Kept points average the agreeing estimates (position
+//! and colour), get a normal from the depth map's local plane, a splat radius
+//! from the pixel footprint, and are merged in a `voxel_m` grid so that
+//! surfaces seen by many cameras are not stored many times.
+
+use std::collections::HashMap;
+
+use nalgebra::{Point2, Point3, Vector3};
+use rayon::prelude::*;
+
+use super::plane_sweep::DepthMap;
+use super::{PointCloud, ReconstructSettings, View};
+
+/// Splat radius as a multiple of the pixel footprint (covers gaps between neighbours).
+const RADIUS_PER_FOOTPRINT: f64 = 0.8;
+
+struct Candidate {
+    position: Point3<f64>,
+    color: [f64; 3],
+    normal: Vector3<f64>,
+    radius_m: f64,
+}
+
+fn depth_at(map: &DepthMap, width: u32, x: i64, y: i64, min_score: f32) -> Option<f64> {
+    let i = (y * i64::from(width) + x) as usize;
+    let d = *map.depth_m.get(i)?;
+    (d > 0.0 && map.score[i] >= min_score).then_some(f64::from(d))
+}
+
+fn color_at(view: &View, x: u32, y: u32) -> [f64; 3] {
+    let p = view.image.pixel(x, y);
+    [f64::from(p[0]), f64::from(p[1]), f64::from(p[2])]
+}
+
+fn local_normal(view: &View, map: &DepthMap, x: i64, y: i64, point: &Point3<f64>, min_score: f32) -> Vector3<f64> {
+    let camera = &view.camera;
+    let towards_camera = (camera.centre_in_world() - point).normalize();
+    let neighbour = |dx: i64, dy: i64| {
+        let (nx, ny) = (x + dx, y + dy);
+        if nx < 0 || ny < 0 || nx >= i64::from(camera.width) || ny >= i64::from(camera.height) {
+            return None;
+        }
+        let d = depth_at(map, camera.width, nx, ny, min_score)?;
+        Some(camera.unproject(&Point2::new(nx as f64, ny as f64), d))
+    };
+    let (Some(px), Some(py)) = (neighbour(1, 0).or_else(|| neighbour(-1, 0)), neighbour(0, 1).or_else(|| neighbour(0, -1))) else {
+        return towards_camera;
+    };
+    let n = (px - point).cross(&(py - point));
+    match n.try_normalize(1e-12) {
+        Some(n) if n.dot(&towards_camera) < 0.0 => -n,
+        Some(n) => n,
+        None => towards_camera,
+    }
+}
+
+/// Fuses depth maps (one per view, same order) into a cloud.
+#[must_use]
+pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -> PointCloud {
+    let candidates: Vec<Candidate> = views
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(r, view)| {
+            let camera = &view.camera;
+            let mut out = Vec::new();
+            for y in 0..i64::from(camera.height) {
+                for x in 0..i64::from(camera.width) {
+                    let Some(depth) = depth_at(&maps[r], camera.width, x, y, settings.min_score) else { continue };
+                    let pixel = Point2::new(x as f64, y as f64);
+                    let point = camera.unproject(&pixel, depth);
+                    let mut sum = point.coords;
+                    let mut color = color_at(view, x as u32, y as u32);
+                    let mut agree = 0usize;
+                    for (n, other) in views.iter().enumerate() {
+                        if n == r {
+                            continue;
+                        }
+                        let Some(p) = other.camera.project(&point) else { continue };
+                        let (ox, oy) = (p.x.round() as i64, p.y.round() as i64);
+                        if ox < 0 || oy < 0 || ox >= i64::from(other.camera.width) || oy >= i64::from(other.camera.height) {
+                            continue;
+                        }
+                        let Some(d_other) = depth_at(&maps[n], other.camera.width, ox, oy, settings.min_score) else { continue };
+                        let point_other = other.camera.unproject(&Point2::new(ox as f64, oy as f64), d_other);
+                        let Some(back) = camera.project(&point_other) else { continue };
+                        let depth_back = (camera.cam_from_world * point_other).z;
+                        if (back - pixel).norm() <= settings.max_reprojection_px
+                            && ((depth_back - depth) / depth).abs() <= settings.max_relative_depth
+                        {
+                            agree += 1;
+                            sum += point_other.coords;
+                            let c = color_at(other, ox as u32, oy as u32);
+                            for k in 0..3 {
+                                color[k] += c[k];
+                            }
+                        }
+                    }
+                    if agree < settings.min_consistent_views {
+                        continue;
+                    }
+                    let count = (agree + 1) as f64;
+                    let position = Point3::from(sum / count);
+                    out.push(Candidate {
+                        position,
+                        color: color.map(|c| c / count),
+                        normal: local_normal(view, &maps[r], x, y, &position, settings.min_score),
+                        radius_m: RADIUS_PER_FOOTPRINT * depth / camera.fx,
+                    });
+                }
+            }
+            out
+        })
+        .collect();
+    merge_voxels(candidates, settings.voxel_m)
+}
+
+#[derive(Default)]
+struct VoxelSum {
+    position: Vector3<f64>,
+    color: [f64; 3],
+    normal: Vector3<f64>,
+    radius_m: f64,
+    count: f64,
+}
+
+fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
+    let mut voxels: HashMap<(i64, i64, i64), VoxelSum> = HashMap::with_capacity(candidates.len());
+    let mut order = Vec::new();
+    for c in candidates {
+        let key = (
+            (c.position.x / voxel_m).floor() as i64,
+            (c.position.y / voxel_m).floor() as i64,
+            (c.position.z / voxel_m).floor() as i64,
+        );
+        let v = voxels.entry(key).or_insert_with(|| {
+            order.push(key);
+            VoxelSum::default()
+        });
+        v.position += c.position.coords;
+        for k in 0..3 {
+            v.color[k] += c.color[k];
+        }
+        v.normal += c.normal;
+        v.radius_m += c.radius_m;
+        v.count += 1.0;
+    }
+    let mut cloud = PointCloud::default();
+    for key in order {
+        let Some(v) = voxels.get(&key) else { continue };
+        let p = v.position / v.count;
+        cloud.positions_in_world.push([p.x as f32, p.y as f32, p.z as f32]);
+        cloud.colors.push(v.color.map(|c| (c / v.count).round().clamp(0.0, 255.0) as u8));
+        let n = v.normal.try_normalize(1e-12).unwrap_or_else(Vector3::z);
+        cloud.normals.push([n.x as f32, n.y as f32, n.z as f32]);
+        cloud.radii_m.push((v.radius_m / v.count) as f32);
+    }
+    cloud
+}

@@ -1,0 +1,414 @@
+//! Reconstruction: one frame set plus the rig -> a coloured point cloud.
+//!
+//! Method (v1): plane-sweep multi-view stereo on the GPU followed by
+//! cross-view depth-consistency fusion on the CPU.
+//! 1. Each usable view is undistorted to a pinhole image and converted to grey.
+//! 2. For each view, up to `max_neighbours` cameras with the most similar
+//!    viewing direction are chosen; the GPU kernel sweeps depths along each
+//!    pixel ray inside the volume of interest (ROI) and scores them by NCC
+//!    (`plane_sweep.rs`, `shaders/reconstruct/plane_sweep.wgsl`).
+//! 3. Depth maps are fused into points that at least two other views
+//!    confirm (`fusion.rs`).
+//!
+//! A CPU reference of the kernel (`cpu_ref.rs`) is selectable with
+//! [`Backend::Cpu`]; tests compare the two.
+
+pub mod cpu_ref;
+pub mod eval;
+mod fusion;
+pub mod plane_sweep;
+pub mod ply;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use nalgebra::{Point2, Point3};
+use rayon::prelude::*;
+
+use crate::calibration::{Camera, Rig};
+use crate::gpu::GpuContext;
+use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
+use crate::ingest::RgbaImage;
+
+pub use plane_sweep::DepthMap;
+
+/// Errors of reconstruction.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconstructError {
+    /// Fewer than two cameras have a usable image.
+    #[error("only {usable} usable camera image(s) (need at least 2); missing or unusable: {missing:?}")]
+    NotEnoughCameras {
+        /// Usable cameras.
+        usable: usize,
+        /// Cameras without a usable image.
+        missing: Vec<String>,
+    },
+    /// An image does not match its camera.
+    #[error("camera {camera:?}: image is {got_width}x{got_height} but the rig says {width}x{height}")]
+    ImageSize {
+        /// Camera id.
+        camera: String,
+        /// Rig width.
+        width: u32,
+        /// Rig height.
+        height: u32,
+        /// Image width.
+        got_width: u32,
+        /// Image height.
+        got_height: u32,
+    },
+    /// The volume of interest is empty or seen by too few cameras.
+    #[error("volume of interest is empty: {0}")]
+    EmptyRoi(String),
+    /// GPU failure.
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+    /// File I/O.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// A malformed PLY file.
+    #[error("{path}: {reason}")]
+    Ply {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A coloured point cloud in world coordinates (f32: it is GPU- and
+/// file-bound data).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PointCloud {
+    /// Positions, metres.
+    pub positions_in_world: Vec<[f32; 3]>,
+    /// sRGB colours.
+    pub colors: Vec<[u8; 3]>,
+    /// Unit normals (empty when unknown).
+    pub normals: Vec<[f32; 3]>,
+    /// Splat radii, metres.
+    pub radii_m: Vec<f32>,
+}
+
+impl PointCloud {
+    /// Number of points.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.positions_in_world.len()
+    }
+
+    /// True when empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.positions_in_world.is_empty()
+    }
+}
+
+/// Where the sweep kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// wgpu compute.
+    Gpu,
+    /// The rayon CPU reference.
+    Cpu,
+}
+
+/// An axis-aligned box in world coordinates, metres.
+pub type Roi = (Point3<f64>, Point3<f64>);
+
+/// Tuning of the reconstruction.
+#[derive(Debug, Clone)]
+pub struct ReconstructSettings {
+    /// Volume of interest; `None`: derived from the rig ([`default_roi`]).
+    pub roi: Option<Roi>,
+    /// Coarse depth samples per pixel ray.
+    pub depth_samples: u32,
+    /// Fine samples over +-1 coarse step (max 16).
+    pub fine_samples: u32,
+    /// Minimum grey std-dev of a reference window (0..1) to attempt matching.
+    pub min_texture_std: f32,
+    /// Spacing of the 3x3 matching window, pixels.
+    pub window_dilation_px: f32,
+    /// Neighbour views per reference view (max 4).
+    pub max_neighbours: usize,
+    /// Largest angle between viewing directions of neighbours, degrees.
+    pub max_neighbour_angle_deg: f64,
+    /// Minimum NCC score of a depth to be fused.
+    pub min_score: f32,
+    /// Views (besides the reference) that must confirm a point.
+    pub min_consistent_views: usize,
+    /// Reprojection tolerance of the consistency check, pixels.
+    pub max_reprojection_px: f64,
+    /// Relative depth tolerance of the consistency check.
+    pub max_relative_depth: f64,
+    /// Fused points are merged in cubes of this edge, metres.
+    pub voxel_m: f64,
+    /// Where the sweep runs.
+    pub backend: Backend,
+}
+
+impl Default for ReconstructSettings {
+    fn default() -> Self {
+        Self {
+            roi: None,
+            depth_samples: 128,
+            fine_samples: 9,
+            min_texture_std: 0.01,
+            window_dilation_px: 2.0,
+            max_neighbours: 4,
+            max_neighbour_angle_deg: 100.0,
+            min_score: 0.5,
+            min_consistent_views: 2,
+            max_reprojection_px: 1.0,
+            max_relative_depth: 0.005,
+            voxel_m: 0.004,
+            backend: Backend::Gpu,
+        }
+    }
+}
+
+/// One camera's undistorted image ready for matching.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// Rig index of the camera.
+    pub rig_index: usize,
+    /// Pinhole camera (distortion removed).
+    pub camera: Camera,
+    /// Undistorted RGBA image.
+    pub image: RgbaImage,
+}
+
+/// Timings and counts of one reconstruction.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReconstructReport {
+    /// Cameras used.
+    pub views_used: usize,
+    /// Cameras skipped (no image).
+    pub views_missing: Vec<String>,
+    /// The ROI used, metres: [min xyz, max xyz].
+    pub roi: [[f64; 3]; 2],
+    /// Preparation (undistort, grey), ms.
+    pub prepare_ms: f64,
+    /// Plane sweep (all views), ms.
+    pub sweep_ms: f64,
+    /// Fusion, ms.
+    pub fusion_ms: f64,
+    /// Points out.
+    pub points: usize,
+}
+
+/// Undistorts an image to the pinhole version of `camera` (bilinear).
+#[must_use]
+pub fn undistort(camera: &Camera, image: &RgbaImage) -> RgbaImage {
+    if camera.distortion.is_zero() {
+        return image.clone();
+    }
+    let pinhole = camera.pinhole();
+    let (w, h) = (camera.width as usize, camera.height as usize);
+    let rows: Vec<Vec<u8>> = (0..h)
+        .into_par_iter()
+        .map(|y| {
+            let mut row = vec![0u8; w * 4];
+            for x in 0..w {
+                let ray = pinhole.ray_in_cam(&Point2::new(x as f64, y as f64));
+                let (xd, yd) = camera.distortion.distort(ray.x, ray.y);
+                let (u, v) = (camera.fx * xd + camera.cx, camera.fy * yd + camera.cy);
+                if u < 0.0 || v < 0.0 || u > (w - 1) as f64 || v > (h - 1) as f64 {
+                    continue;
+                }
+                let (x0, y0) = (u.floor() as u32, v.floor() as u32);
+                let (x1, y1) = ((x0 + 1).min(w as u32 - 1), (y0 + 1).min(h as u32 - 1));
+                let (fx, fy) = (u - f64::from(x0), v - f64::from(y0));
+                for c in 0..4 {
+                    let s = |xx: u32, yy: u32| f64::from(image.pixel(xx, yy)[c]);
+                    let top = s(x0, y0) * (1.0 - fx) + s(x1, y0) * fx;
+                    let bottom = s(x0, y1) * (1.0 - fx) + s(x1, y1) * fx;
+                    row[x * 4 + c] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+                }
+            }
+            row
+        })
+        .collect();
+    RgbaImage { width: image.width, height: image.height, rgba: std::sync::Arc::new(rows.concat()) }
+}
+
+/// The default volume of interest: the ground area (z = 0) that at least
+/// three cameras see, from 5 cm below the ground to `height_m` above it.
+///
+/// # Errors
+/// [`ReconstructError::EmptyRoi`] when no ground point is seen by three cameras.
+pub fn default_roi(rig: &Rig, height_m: f64) -> Result<Roi, ReconstructError> {
+    const GRID_STEP_M: f64 = 0.25;
+    const GRID_HALF_EXTENT_M: f64 = 60.0;
+    const MIN_CAMERAS: usize = 3;
+    let n = (2.0 * GRID_HALF_EXTENT_M / GRID_STEP_M) as i64;
+    let mut min = Point3::new(f64::INFINITY, f64::INFINITY, -0.05);
+    let mut max = Point3::new(f64::NEG_INFINITY, f64::NEG_INFINITY, height_m);
+    for i in 0..=n {
+        for j in 0..=n {
+            let p = Point3::new(-GRID_HALF_EXTENT_M + i as f64 * GRID_STEP_M, -GRID_HALF_EXTENT_M + j as f64 * GRID_STEP_M, 0.0);
+            let seen = rig
+                .cameras
+                .iter()
+                .filter(|c| {
+                    c.project(&p).is_some_and(|q| q.x >= 0.0 && q.y >= 0.0 && q.x < f64::from(c.width) && q.y < f64::from(c.height))
+                })
+                .count();
+            if seen >= MIN_CAMERAS {
+                min.x = min.x.min(p.x);
+                min.y = min.y.min(p.y);
+                max.x = max.x.max(p.x);
+                max.y = max.y.max(p.y);
+            }
+        }
+    }
+    if !(min.x.is_finite() && max.x > min.x && max.y > min.y) {
+        return Err(ReconstructError::EmptyRoi(format!("no ground area is seen by {MIN_CAMERAS} cameras of rig {:?}", rig.name)));
+    }
+    Ok((min, max))
+}
+
+/// Neighbours of view `r`: most similar viewing directions (towards the ROI
+/// centre) first, within the angle limit.
+fn neighbours(views: &[View], r: usize, roi_centre: &Point3<f64>, settings: &ReconstructSettings) -> Vec<u32> {
+    let direction = |v: &View| (roi_centre - v.camera.centre_in_world()).normalize();
+    let d_ref = direction(&views[r]);
+    let mut ranked: Vec<(f64, usize)> = views
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != r)
+        .map(|(i, v)| (d_ref.dot(&direction(v)).clamp(-1.0, 1.0).acos().to_degrees(), i))
+        .filter(|(angle, _)| *angle <= settings.max_neighbour_angle_deg)
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+    ranked.into_iter().take(settings.max_neighbours.min(4)).map(|(_, i)| i as u32).collect()
+}
+
+/// Prepares the views of one frame set: checks sizes, drops missing
+/// cameras (reported), undistorts.
+///
+/// # Errors
+/// Size mismatch, or fewer than two usable views.
+pub fn prepare_views(rig: &Rig, images: &[Option<RgbaImage>]) -> Result<(Vec<View>, Vec<String>), ReconstructError> {
+    let mut missing = Vec::new();
+    let mut usable = Vec::new();
+    for (i, camera) in rig.cameras.iter().enumerate() {
+        let Some(image) = images.get(i).and_then(Option::as_ref) else {
+            missing.push(camera.id.clone());
+            continue;
+        };
+        if image.width != camera.width || image.height != camera.height {
+            return Err(ReconstructError::ImageSize {
+                camera: camera.id.clone(),
+                width: camera.width,
+                height: camera.height,
+                got_width: image.width,
+                got_height: image.height,
+            });
+        }
+        usable.push((i, camera, image));
+    }
+    if usable.len() < 2 {
+        return Err(ReconstructError::NotEnoughCameras { usable: usable.len(), missing });
+    }
+    if !missing.is_empty() {
+        tracing::warn!(?missing, "reconstructing without some cameras");
+    }
+    let views = usable
+        .into_par_iter()
+        .map(|(rig_index, camera, image)| View { rig_index, camera: camera.pinhole(), image: undistort(camera, image) })
+        .collect();
+    Ok((views, missing))
+}
+
+/// Packs views for the GPU: cameras with pixel offsets, and grey images.
+#[must_use]
+pub fn pack_views(views: &[View]) -> (Vec<CameraGpu>, Vec<f32>) {
+    let mut cameras = Vec::with_capacity(views.len());
+    let mut gray = Vec::new();
+    for view in views {
+        cameras.push(CameraGpu::new(&view.camera, gray.len() as u32));
+        gray.extend(view.image.rgba.chunks_exact(4).map(|p| {
+            (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) / 255.0
+        }));
+    }
+    (cameras, gray)
+}
+
+/// Builds the sweep parameters of every view.
+#[must_use]
+pub fn sweep_jobs(views: &[View], roi: &Roi, settings: &ReconstructSettings) -> Vec<SweepParamsGpu> {
+    let centre = nalgebra::center(&roi.0, &roi.1);
+    (0..views.len())
+        .map(|r| {
+            let nbs = neighbours(views, r, &centre, settings);
+            let mut neighbour_slots = [0u32; 4];
+            neighbour_slots[..nbs.len()].copy_from_slice(&nbs);
+            SweepParamsGpu {
+                counts: [r as u32, nbs.len() as u32, settings.depth_samples, settings.fine_samples],
+                neighbours: neighbour_slots,
+                roi_min: [roi.0.x as f32, roi.0.y as f32, roi.0.z as f32, 0.0],
+                roi_max: [roi.1.x as f32, roi.1.y as f32, roi.1.z as f32, 0.0],
+                tuning: [settings.min_texture_std, 0.1, settings.window_dilation_px, 0.0],
+            }
+        })
+        .collect()
+}
+
+/// Reconstructs one instant: `images[i]` is rig camera i's frame (or `None`).
+///
+/// # Errors
+/// Too few cameras, size mismatches, an empty ROI, or GPU errors.
+pub fn reconstruct(
+    ctx: Option<&GpuContext>,
+    rig: &Rig,
+    images: &[Option<RgbaImage>],
+    settings: &ReconstructSettings,
+) -> Result<(PointCloud, ReconstructReport), ReconstructError> {
+    let started = Instant::now();
+    let roi = match settings.roi {
+        Some(roi) => roi,
+        None => default_roi(rig, 2.5)?,
+    };
+    if !(roi.1.x > roi.0.x && roi.1.y > roi.0.y && roi.1.z > roi.0.z) {
+        return Err(ReconstructError::EmptyRoi(format!("min {:?} is not below max {:?}", roi.0, roi.1)));
+    }
+    let (views, missing) = prepare_views(rig, images)?;
+    let (cameras, gray) = pack_views(&views);
+    let jobs = sweep_jobs(&views, &roi, settings);
+    let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
+    let sweep_started = Instant::now();
+    let maps = match (settings.backend, ctx) {
+        (Backend::Gpu, Some(ctx)) => plane_sweep::PlaneSweep::new(ctx).run(ctx, &cameras, &gray, &jobs)?,
+        _ => jobs
+            .iter()
+            .map(|params| {
+                let (depth_m, score) = cpu_ref::sweep_cpu(params, &cameras, &gray);
+                DepthMap { depth_m, score }
+            })
+            .collect(),
+    };
+    let sweep_ms = sweep_started.elapsed().as_secs_f64() * 1e3;
+    let fusion_started = Instant::now();
+    let cloud = fusion::fuse(&views, &maps, settings);
+    let fusion_ms = fusion_started.elapsed().as_secs_f64() * 1e3;
+    if cloud.is_empty() {
+        tracing::warn!("reconstruction produced no points (no texture, no overlap, or a wrong rig?)");
+    }
+    let report = ReconstructReport {
+        views_used: views.len(),
+        views_missing: missing,
+        roi: [[roi.0.x, roi.0.y, roi.0.z], [roi.1.x, roi.1.y, roi.1.z]],
+        prepare_ms,
+        sweep_ms,
+        fusion_ms,
+        points: cloud.len(),
+    };
+    tracing::info!(points = report.points, sweep_ms = report.sweep_ms, fusion_ms = report.fusion_ms, "reconstructed");
+    Ok((cloud, report))
+}

@@ -1,0 +1,85 @@
+//! GPU driver of `shaders/reconstruct/plane_sweep.wgsl`.
+//!
+//! All undistorted grey images are uploaded once, packed in one storage
+//! buffer; then one dispatch per reference camera (16x16 workgroups over its
+//! pixels) writes its depth and score maps, which are read back for fusion.
+
+use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
+use crate::gpu::{Access, GpuContext, GpuError, bind_buffers, storage_layout};
+
+/// Workgroup edge of `plane_sweep.wgsl`'s `sweep` (`@workgroup_size(16, 16, 1)`).
+pub const SWEEP_WORKGROUP_EDGE: u32 = 16;
+
+/// Compiled plane-sweep pipeline.
+pub struct PlaneSweep {
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+}
+
+/// One reference camera's result.
+#[derive(Debug, Clone)]
+pub struct DepthMap {
+    /// z-depth per pixel, metres (0 = none).
+    pub depth_m: Vec<f32>,
+    /// Photo-consistency score per pixel (NCC, -1 = none).
+    pub score: Vec<f32>,
+}
+
+impl PlaneSweep {
+    /// Compiles the kernel.
+    #[must_use]
+    pub fn new(ctx: &GpuContext) -> Self {
+        let module = ctx.shader_module("plane sweep", &crate::gpu::with_common(crate::shader!("reconstruct/plane_sweep.wgsl")));
+        let (layout, pipeline_layout) = storage_layout(
+            &ctx.device,
+            "plane sweep",
+            &[Access::Uniform, Access::ReadOnly, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite],
+        );
+        let pipeline = ctx.compute_pipeline("plane sweep", &module, &pipeline_layout, "sweep");
+        Self { layout, pipeline }
+    }
+
+    /// Sweeps every reference camera in `jobs` (one params block each).
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        cameras: &[CameraGpu],
+        gray: &[f32],
+        jobs: &[SweepParamsGpu],
+    ) -> Result<Vec<DepthMap>, GpuError> {
+        ctx.with_validation("plane sweep", || {
+            let camera_buffer = ctx.storage_buffer("sweep cameras", bytemuck::cast_slice(cameras), wgpu::BufferUsages::empty());
+            let gray_buffer = ctx.storage_buffer("sweep grey", bytemuck::cast_slice(gray), wgpu::BufferUsages::empty());
+            let mut maps = Vec::with_capacity(jobs.len());
+            for params in jobs {
+                let reference = cameras[params.counts[0] as usize];
+                let (width, height) = (reference.size[0], reference.size[1]);
+                let bytes = u64::from(width) * u64::from(height) * 4;
+                let params_buffer = ctx.uniform_buffer("sweep params", bytemuck::bytes_of(params));
+                let depth_buffer = ctx.storage_buffer_zeroed("sweep depth", bytes);
+                let score_buffer = ctx.storage_buffer_zeroed("sweep score", bytes);
+                let bind_group = bind_buffers(
+                    &ctx.device,
+                    "plane sweep",
+                    &self.layout,
+                    &[&params_buffer, &camera_buffer, &gray_buffer, &depth_buffer, &score_buffer],
+                );
+                let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
+                    pass.set_pipeline(&self.pipeline);
+                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.dispatch_workgroups(width.div_ceil(SWEEP_WORKGROUP_EDGE), height.div_ceil(SWEEP_WORKGROUP_EDGE), 1);
+                }
+                ctx.queue.submit([encoder.finish()]);
+                let depth_m = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&depth_buffer, bytes)?);
+                let score = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&score_buffer, bytes)?);
+                maps.push(DepthMap { depth_m, score });
+            }
+            Ok(maps)
+        })
+    }
+}

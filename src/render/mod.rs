@@ -1,0 +1,9 @@
+//! Rendering: point clouds to RGBA frames from virtual cameras, and the
+//! camera paths (orbit templates) that fly those cameras.
+
+pub mod camera_path;
+pub mod cpu_ref;
+mod splat;
+
+pub use camera_path::{CameraPath, Easing, OrbitPath, PathError};
+pub use splat::{GpuCloud, RenderTarget, SplatRenderer, SplatStyle, splat_view};

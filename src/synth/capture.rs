@@ -1,0 +1,150 @@
+//! Writes a synthetic capture folder:
+//!
+//! ```text
+//! DIR/rig.json            the camera ring (design.md rig format)
+//! DIR/capture.json        fps, frame count, freeze instant, volume of interest
+//! DIR/<id>.mp4            each camera's H.264 recording (near-lossless)
+//! DIR/frames/<id>.png     each camera's exact frame at the freeze instant
+//! DIR/truth/<id>.depth    ground-truth z-depth at the freeze instant
+//!                         (f32 little-endian, row-major, 0 = sky)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use super::SynthError;
+use super::raycast::Raycaster;
+use super::scene::{Scene, demo_rig};
+use crate::calibration::{Rig, save_rig};
+use crate::gpu::GpuContext;
+use crate::output::{Destination, EncoderSettings, VideoWriter};
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct CaptureSettings {
+    /// Cameras in the ring.
+    pub cameras: u32,
+    /// Image width, pixels.
+    pub width: u32,
+    /// Image height, pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Recording length, seconds.
+    pub duration_s: f64,
+    /// Supersampling per axis (anti-aliasing).
+    pub supersample: u32,
+    /// The instant whose exact frames and ground truth are written, seconds.
+    pub freeze_s: f64,
+    /// Whether to encode the per-camera videos (stills and truth are always written).
+    pub write_videos: bool,
+}
+
+impl Default for CaptureSettings {
+    fn default() -> Self {
+        Self { cameras: 8, width: 640, height: 360, fps: 25, duration_s: 2.0, supersample: 2, freeze_s: 1.0, write_videos: true }
+    }
+}
+
+/// The manifest written as `capture.json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CaptureManifest {
+    /// Frames per second.
+    pub fps: u32,
+    /// Frames per camera.
+    pub frames: u64,
+    /// Freeze instant, rig clock ns.
+    pub freeze_ns: i64,
+    /// Volume of interest [min xyz, max xyz], metres.
+    pub roi: [[f64; 3]; 2],
+}
+
+/// A generated capture.
+#[derive(Debug, Clone)]
+pub struct SyntheticCapture {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The rig.
+    pub rig: Rig,
+    /// The manifest.
+    pub manifest: CaptureManifest,
+    /// Per camera (rig order), the exact RGBA frame at the freeze instant.
+    pub freeze_frames: Vec<Vec<u8>>,
+    /// Per camera, ground-truth z-depth at the freeze instant (0 = sky).
+    pub truth_depth_m: Vec<Vec<f32>>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
+    move |source| SynthError::Io { path: path.to_owned(), source }
+}
+
+/// Renders and writes a capture into `dir`; `progress(done, total)` is
+/// called after each frame time.
+///
+/// # Errors
+/// GPU, encoding or I/O errors.
+pub fn write_capture(
+    ctx: &GpuContext,
+    dir: &Path,
+    settings: &CaptureSettings,
+    progress: &dyn Fn(u64, u64),
+) -> Result<SyntheticCapture, SynthError> {
+    for sub in ["", "frames", "truth"] {
+        let path = dir.join(sub);
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+    }
+    let mut rig = demo_rig(settings.cameras, settings.width, settings.height);
+    for camera in &mut rig.cameras {
+        camera.source = settings.write_videos.then(|| format!("{}.mp4", camera.id));
+    }
+    save_rig(&rig, &dir.join("rig.json"))?;
+    let frame_count = ((settings.duration_s * f64::from(settings.fps)).round() as u64).max(1);
+    let freeze_index = ((settings.freeze_s * f64::from(settings.fps)).round() as u64).min(frame_count - 1);
+    let (roi_min, roi_max) = Scene::roi();
+    let manifest = CaptureManifest {
+        fps: settings.fps,
+        frames: if settings.write_videos { frame_count } else { 1 },
+        freeze_ns: crate::time::frame_time_ns(freeze_index, f64::from(settings.fps)),
+        roi: [[roi_min.x, roi_min.y, roi_min.z], [roi_max.x, roi_max.y, roi_max.z]],
+    };
+    let manifest_path = dir.join("capture.json");
+    let manifest_json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    crate::fsutil::write_atomic(&manifest_path, manifest_json.as_bytes()).map_err(io(&manifest_path))?;
+
+    let raycaster = Raycaster::new(ctx);
+    let scene = Scene::default();
+    let mut writers = Vec::new();
+    if settings.write_videos {
+        for camera in &rig.cameras {
+            let encoder = EncoderSettings::archival(settings.width, settings.height, settings.fps);
+            writers.push(VideoWriter::open(Destination::File(dir.join(format!("{}.mp4", camera.id))), encoder)?);
+        }
+    }
+    let mut freeze_frames = vec![Vec::new(); rig.cameras.len()];
+    let mut truth_depth_m = vec![Vec::new(); rig.cameras.len()];
+    let indices: Vec<u64> = if settings.write_videos { (0..frame_count).collect() } else { vec![freeze_index] };
+    let total = indices.len() as u64;
+    for (done, frame_index) in indices.into_iter().enumerate() {
+        let time_s = frame_index as f64 / f64::from(settings.fps);
+        let primitives = scene.primitives_at(time_s);
+        for (c, camera) in rig.cameras.iter().enumerate() {
+            let image = raycaster.render(ctx, camera, &primitives, settings.supersample)?;
+            if frame_index == freeze_index {
+                let png = dir.join("frames").join(format!("{}.png", camera.id));
+                image::save_buffer(&png, &image.rgba, image.width, image.height, image::ExtendedColorType::Rgba8)
+                    .map_err(|e| SynthError::Image { path: png.clone(), reason: e.to_string() })?;
+                let depth_path = dir.join("truth").join(format!("{}.depth", camera.id));
+                crate::fsutil::write_atomic(&depth_path, bytemuck::cast_slice(&image.depth_m)).map_err(io(&depth_path))?;
+                freeze_frames[c].clone_from(&image.rgba);
+                truth_depth_m[c].clone_from(&image.depth_m);
+            }
+            if let Some(writer) = writers.get_mut(c) {
+                writer.push_rgba(image.rgba)?;
+            }
+        }
+        progress(done as u64 + 1, total);
+    }
+    for writer in writers {
+        writer.finish()?;
+    }
+    Ok(SyntheticCapture { dir: dir.to_owned(), rig, manifest, freeze_frames, truth_depth_m })
+}

@@ -1,0 +1,105 @@
+//! GPU raycaster for the synthetic scene (`shaders/synth/raycast.wgsl`).
+//!
+//! One dispatch per image: 16x16 workgroups over the pixel grid; each
+//! invocation traces SS x SS supersamples for colour and one centre ray for
+//! the ground-truth z-depth.
+
+use crate::calibration::Camera;
+use crate::gpu::gpu_types::{CameraGpu, PrimitiveGpu, RaycastParamsGpu};
+use crate::gpu::{Access, GpuContext, GpuError, bind_buffers, storage_layout};
+
+/// Workgroup edge of `raycast.wgsl`'s `main` (`@workgroup_size(16, 16, 1)`).
+pub const RAYCAST_WORKGROUP_EDGE: u32 = 16;
+
+/// Unit direction towards the sun (world) and the ambient light fraction.
+pub const SUN: [f32; 4] = [0.424_264, -0.318_198, 0.848_528, 0.45];
+/// Sky colour at the horizon.
+pub const SKY_HORIZON: [f32; 4] = [0.75, 0.82, 0.9, 0.0];
+/// Sky colour at the zenith.
+pub const SKY_ZENITH: [f32; 4] = [0.35, 0.55, 0.85, 0.0];
+
+/// A rendered synthetic image.
+#[derive(Debug, Clone)]
+pub struct RaycastImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// RGBA8, row-major.
+    pub rgba: Vec<u8>,
+    /// z-depth in metres of each pixel centre (0 where only sky is seen).
+    pub depth_m: Vec<f32>,
+}
+
+/// Builds the uniforms for one camera.
+#[must_use]
+pub fn raycast_params(camera: &Camera, primitive_count: usize, supersample: u32) -> RaycastParamsGpu {
+    RaycastParamsGpu {
+        camera: CameraGpu::new(camera, 0),
+        sun: SUN,
+        counts: [primitive_count as u32, supersample.max(1), 0, 0],
+        sky_horizon: SKY_HORIZON,
+        sky_zenith: SKY_ZENITH,
+    }
+}
+
+/// The compiled raycast pipeline.
+pub struct Raycaster {
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+}
+
+impl Raycaster {
+    /// Compiles the shader.
+    #[must_use]
+    pub fn new(ctx: &GpuContext) -> Self {
+        let module = ctx.shader_module("synth raycast", &crate::gpu::with_common(crate::shader!("synth/raycast.wgsl")));
+        let (layout, pipeline_layout) = storage_layout(
+            &ctx.device,
+            "synth raycast",
+            &[Access::Uniform, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite],
+        );
+        let pipeline = ctx.compute_pipeline("synth raycast", &module, &pipeline_layout, "main");
+        Self { layout, pipeline }
+    }
+
+    /// Renders `primitives` as seen by `camera` (distortion ignored: the
+    /// generator's cameras are pinhole).
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    pub fn render(
+        &self,
+        ctx: &GpuContext,
+        camera: &Camera,
+        primitives: &[PrimitiveGpu],
+        supersample: u32,
+    ) -> Result<RaycastImage, GpuError> {
+        let (width, height) = (camera.width, camera.height);
+        let pixel_count = u64::from(width) * u64::from(height);
+        ctx.with_validation("synth raycast", || {
+            let params = raycast_params(camera, primitives.len(), supersample);
+            let params_buffer = ctx.uniform_buffer("raycast params", bytemuck::bytes_of(&params));
+            let primitive_buffer = ctx.storage_buffer("primitives", bytemuck::cast_slice(primitives), wgpu::BufferUsages::empty());
+            let color_buffer = ctx.storage_buffer_zeroed("raycast colour", pixel_count * 4);
+            let depth_buffer = ctx.storage_buffer_zeroed("raycast depth", pixel_count * 4);
+            let bind_group = bind_buffers(
+                &ctx.device,
+                "synth raycast",
+                &self.layout,
+                &[&params_buffer, &primitive_buffer, &color_buffer, &depth_buffer],
+            );
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("raycast") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("raycast"), timestamp_writes: None });
+                pass.set_pipeline(&self.pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(width.div_ceil(RAYCAST_WORKGROUP_EDGE), height.div_ceil(RAYCAST_WORKGROUP_EDGE), 1);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            let rgba = ctx.read_buffer(&color_buffer, pixel_count * 4)?;
+            let depth_bytes = ctx.read_buffer(&depth_buffer, pixel_count * 4)?;
+            Ok(RaycastImage { width, height, rgba, depth_m: bytemuck::pod_collect_to_vec(&depth_bytes) })
+        })
+    }
+}
