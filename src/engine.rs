@@ -1,1 +1,377 @@
-pub fn x(){}
+//! The engine: the only module that knows every stage, and wires them.
+//!
+//! Offline flow of `timeslice demo` (the live flow adds the control API):
+//!
+//! ```text
+//! synth (capture folder) -> ingest (one GStreamer pipeline per camera, threads)
+//!   -> [bounded channel, blocking: offline input must not drop] -> frame_sync
+//!   -> replay_buffer -> freeze(t) -> reconstruct (GPU) -> render (GPU orbit)
+//!   -> output (x264 -> MP4 file, or MPEG-TS over SRT)
+//! ```
+//!
+//! Progress is reported through a callback so the CLI can draw bars.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crossbeam_channel::bounded;
+
+use crate::calibration::Rig;
+use crate::frame_sync::{FrameSet, FrameSync, SyncStats};
+use crate::gpu::GpuContext;
+use crate::ingest::{IngestEvent, RgbaImage};
+use crate::output::{Destination, EncoderSettings, VideoWriter};
+use crate::reconstruct::{PointCloud, ReconstructReport, ReconstructSettings};
+use crate::render::{CameraPath, SplatRenderer, SplatStyle};
+use crate::replay_buffer::ReplayBuffer;
+use crate::synth::{CaptureSettings, SyntheticCapture};
+
+/// Frames of all cameras queued between ingest threads and frame_sync.
+const INGEST_CHANNEL_CAPACITY: usize = 64;
+/// Replay buffer bounds for offline captures.
+const REPLAY_WINDOW_NS: i64 = 60 * crate::time::NANOS_PER_SEC;
+/// Replay buffer memory bound.
+const REPLAY_MAX_BYTES: usize = 8 << 30;
+/// Frame rate assumed for grouping videos when no capture.json says otherwise.
+const DEFAULT_VIDEO_FPS: f64 = 25.0;
+
+/// Errors of the engine (any stage's).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// GPU.
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
+    /// Synthetic capture.
+    #[error(transparent)]
+    Synth(#[from] crate::synth::SynthError),
+    /// Ingest.
+    #[error(transparent)]
+    Ingest(#[from] crate::ingest::IngestError),
+    /// Replay buffer.
+    #[error(transparent)]
+    ReplayBuffer(#[from] crate::replay_buffer::ReplayBufferError),
+    /// Reconstruction.
+    #[error(transparent)]
+    Reconstruct(#[from] crate::reconstruct::ReconstructError),
+    /// Output.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    /// Rig files.
+    #[error(transparent)]
+    Calibration(#[from] crate::calibration::CalibrationError),
+    /// Camera paths.
+    #[error(transparent)]
+    Path(#[from] crate::render::PathError),
+    /// Nothing usable came out of the capture.
+    #[error("capture {dir}: {reason}")]
+    Capture {
+        /// Folder.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A stage's progress: `(stage, done, total)`.
+pub type ProgressFn<'a> = &'a dyn Fn(&str, u64, u64);
+
+/// Result of ingesting a capture into a replay buffer.
+pub struct IngestReport {
+    /// The filled buffer.
+    pub buffer: ReplayBuffer,
+    /// Grouping statistics.
+    pub sync: SyncStats,
+    /// Frames decoded per camera.
+    pub frames_per_camera: Vec<u64>,
+    /// Cameras that failed, with the reason.
+    pub failures: Vec<String>,
+    /// Wall time, ms.
+    pub wall_ms: f64,
+}
+
+/// Decodes every camera of `rig` (sources relative to `dir`), groups the
+/// frames and records them. Failed cameras are reported; the rest go on.
+///
+/// # Errors
+/// [`EngineError::Capture`] when no camera produced a frame.
+pub fn ingest_capture(rig: &Rig, dir: &Path, fps: f64, progress: ProgressFn) -> Result<IngestReport, EngineError> {
+    let started = Instant::now();
+    let (sender, receiver) = bounded(INGEST_CHANNEL_CAPACITY);
+    let mut failures = Vec::new();
+    let mut cameras = Vec::new();
+    let mut unstarted = Vec::new();
+    for (index, camera) in rig.cameras.iter().enumerate() {
+        let source = match &camera.source {
+            Some(s) if s.contains("://") => s.clone(),
+            Some(s) => dir.join(s).to_string_lossy().into_owned(),
+            None => match crate::ingest::find_video(dir, &camera.id) {
+                Some(p) => p.to_string_lossy().into_owned(),
+                None => {
+                    failures.push(format!("camera {:?}: no source and no video in {}", camera.id, dir.display()));
+                    unstarted.push(index);
+                    continue;
+                }
+            },
+        };
+        let started_camera = crate::ingest::to_uri(&camera.id, &source)
+            .and_then(|uri| crate::ingest::spawn_camera(index, camera, &uri, sender.clone()));
+        match started_camera {
+            Ok(handle) => cameras.push(handle),
+            Err(e) => {
+                tracing::error!(camera_id = ?camera.id, error = %e, "camera failed to start");
+                failures.push(e.to_string());
+                unstarted.push(index);
+            }
+        }
+    }
+    drop(sender);
+    // Files: no time-based expiry, the per-camera watermark decides.
+    let mut sync = FrameSync::new(rig.cameras.len(), crate::time::frame_duration_ns(fps), None);
+    for index in unstarted {
+        let _ = sync.camera_ended(index);
+    }
+    let mut buffer = ReplayBuffer::new(REPLAY_WINDOW_NS, REPLAY_MAX_BYTES);
+    let mut frames_per_camera = vec![0u64; rig.cameras.len()];
+    let push = |sets: Vec<FrameSet>, buffer: &mut ReplayBuffer| sets.into_iter().for_each(|s| buffer.push(s));
+    let mut total = 0u64;
+    for event in receiver {
+        match event {
+            IngestEvent::Frame(frame) => {
+                frames_per_camera[frame.camera_index] += 1;
+                total += 1;
+                progress("ingest", total, 0);
+                push(sync.push(frame), &mut buffer);
+            }
+            IngestEvent::Ended { camera_index } => push(sync.camera_ended(camera_index), &mut buffer),
+            IngestEvent::Failed { camera_index, error } => {
+                tracing::error!(camera_id = ?rig.cameras[camera_index].id, error = %error, "camera stream failed");
+                failures.push(error.to_string());
+                push(sync.camera_ended(camera_index), &mut buffer);
+            }
+        }
+    }
+    push(sync.finish(), &mut buffer);
+    for camera in cameras {
+        camera.join();
+    }
+    if buffer.is_empty() {
+        return Err(EngineError::Capture { dir: dir.to_owned(), reason: format!("no camera delivered a frame ({})", failures.join("; ")) });
+    }
+    Ok(IngestReport { buffer, sync: sync.stats().clone(), frames_per_camera, failures, wall_ms: started.elapsed().as_secs_f64() * 1e3 })
+}
+
+/// Images of a frozen frame set in rig order.
+#[must_use]
+pub fn images_of(set: &FrameSet) -> Vec<Option<RgbaImage>> {
+    set.frames.iter().map(|f| f.as_ref().map(|f| f.image.clone())).collect()
+}
+
+/// Statistics of a rendered clip.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClipReport {
+    /// Frames rendered and encoded.
+    pub frames: u64,
+    /// Render time (GPU + readback), ms total.
+    pub render_ms: f64,
+    /// Wall time of render + encode, ms.
+    pub wall_ms: f64,
+}
+
+/// Renders `path` around `cloud` and sends the frames to `destination`.
+///
+/// # Errors
+/// GPU or output errors.
+pub fn render_clip(
+    ctx: &GpuContext,
+    cloud: &PointCloud,
+    path: &CameraPath,
+    encoder: EncoderSettings,
+    destination: Destination,
+    progress: ProgressFn,
+) -> Result<ClipReport, EngineError> {
+    let started = Instant::now();
+    let renderer = SplatRenderer::new(ctx);
+    let gpu_cloud = renderer.upload(ctx, cloud);
+    let target = renderer.target(ctx, encoder.width, encoder.height);
+    let style = SplatStyle::default();
+    let (width, height, fps) = (encoder.width, encoder.height, encoder.fps);
+    let frames = ((path.duration_s() * f64::from(fps)).round() as u64).max(1);
+    if let Destination::Srt(_) = &destination {
+        tracing::info!("SRT output: waiting for the receiver to connect");
+    }
+    let mut writer = VideoWriter::open(destination, encoder)?;
+    let mut render_ms = 0.0;
+    for i in 0..frames {
+        // The last frame lands exactly on the end of the path.
+        let time_s = if frames > 1 { path.duration_s() * i as f64 / (frames - 1) as f64 } else { 0.0 };
+        let camera = path.camera_at(time_s, width, height).ok_or_else(|| crate::render::PathError::Invalid {
+            path: PathBuf::from("<path>"),
+            field: "pivot".into(),
+            reason: format!("no valid camera at t = {time_s:.3} s (camera straight above the pivot?)"),
+        })?;
+        let render_started = Instant::now();
+        let rgba = renderer.render(ctx, &gpu_cloud, &target, &camera, &style)?;
+        render_ms += render_started.elapsed().as_secs_f64() * 1e3;
+        writer.push_rgba(rgba)?;
+        progress("render+encode", i + 1, frames);
+    }
+    let summary = writer.finish()?;
+    Ok(ClipReport { frames: summary.frames, render_ms, wall_ms: started.elapsed().as_secs_f64() * 1e3 })
+}
+
+/// Options of `timeslice demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where the replay goes.
+    pub destination: Destination,
+    /// Where the synthetic capture is written (a temporary folder if `None`).
+    pub capture_dir: Option<PathBuf>,
+    /// Synthetic capture settings.
+    pub capture: CaptureSettings,
+    /// Output frame width.
+    pub width: u32,
+    /// Output frame height.
+    pub height: u32,
+    /// Output frame rate.
+    pub fps: u32,
+    /// The camera move.
+    pub path: CameraPath,
+    /// Also write the frozen instant's cloud here.
+    pub ply_out: Option<PathBuf>,
+}
+
+impl Default for DemoOptions {
+    fn default() -> Self {
+        Self {
+            destination: Destination::File(PathBuf::from("replay.mp4")),
+            capture_dir: None,
+            capture: CaptureSettings::default(),
+            width: 1280,
+            height: 720,
+            fps: 30,
+            path: CameraPath::Orbit(crate::render::OrbitPath::default()),
+            ply_out: None,
+        }
+    }
+}
+
+/// What the demo did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoReport {
+    /// GPU adapter used.
+    pub adapter: String,
+    /// Synthetic capture time, ms.
+    pub capture_ms: f64,
+    /// Ingest (decode + sync + buffer) time, ms.
+    pub ingest_ms: f64,
+    /// Frame sets recorded.
+    pub frame_sets: usize,
+    /// Frozen instant, rig clock ns.
+    pub freeze_ns: i64,
+    /// Reconstruction report.
+    pub reconstruct: ReconstructReport,
+    /// Clip report.
+    pub clip: ClipReport,
+    /// Total wall time, ms.
+    pub wall_ms: f64,
+}
+
+/// `timeslice demo`: generate a capture, ingest it, freeze the middle
+/// instant, reconstruct, fly an orbit, encode.
+///
+/// # Errors
+/// Any stage's error.
+pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoReport, EngineError> {
+    let started = Instant::now();
+    let ctx = GpuContext::new()?;
+    let temp;
+    let dir = match &options.capture_dir {
+        Some(dir) => dir.clone(),
+        None => {
+            temp = tempfile::tempdir().map_err(|source| crate::synth::SynthError::Io { path: std::env::temp_dir(), source })?;
+            temp.path().to_owned()
+        }
+    };
+    let capture_started = Instant::now();
+    let capture: SyntheticCapture =
+        crate::synth::write_capture(&ctx, &dir, &options.capture, &|done, total| progress("synthetic capture", done, total))?;
+    let capture_ms = capture_started.elapsed().as_secs_f64() * 1e3;
+
+    let ingest = ingest_capture(&capture.rig, &dir, f64::from(capture.manifest.fps), progress)?;
+    for failure in &ingest.failures {
+        tracing::warn!(%failure, "camera unavailable");
+    }
+    let frozen = ingest.buffer.freeze(capture.manifest.freeze_ns)?;
+    let roi = capture.manifest.roi;
+    let settings = ReconstructSettings {
+        roi: Some((nalgebra::Point3::from(roi[0]), nalgebra::Point3::from(roi[1]))),
+        ..ReconstructSettings::default()
+    };
+    progress("reconstruct", 0, 1);
+    let (cloud, reconstruct) = crate::reconstruct::reconstruct(Some(&ctx), &capture.rig, &images_of(&frozen), &settings)?;
+    progress("reconstruct", 1, 1);
+    if cloud.is_empty() {
+        return Err(EngineError::Capture { dir, reason: "reconstruction produced no points".into() });
+    }
+    if let Some(ply) = &options.ply_out {
+        crate::reconstruct::ply::write_ply(&cloud, ply)?;
+    }
+    let encoder = EncoderSettings::broadcast(options.width, options.height, options.fps);
+    let clip = render_clip(&ctx, &cloud, &options.path, encoder, options.destination.clone(), progress)?;
+    Ok(DemoReport {
+        adapter: format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend),
+        capture_ms,
+        ingest_ms: ingest.wall_ms,
+        frame_sets: ingest.buffer.len(),
+        freeze_ns: frozen.capture_ns,
+        reconstruct,
+        clip,
+        wall_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
+/// Loads one instant for `reconstruct`/`view`: per camera `<id>.png|jpg` in
+/// `dir`, else its video (`<id>.mp4|mkv|ts`) decoded at `time_ns`. Cameras
+/// with neither are `None` (reported by the reconstruction).
+///
+/// # Errors
+/// Unreadable images, or a video that has no frame at `time_ns`.
+pub fn load_instant(rig: &Rig, dir: &Path, time_ns: i64) -> Result<Vec<Option<RgbaImage>>, EngineError> {
+    if !dir.is_dir() {
+        return Err(EngineError::Capture { dir: dir.to_owned(), reason: "not a folder".into() });
+    }
+    let mut images = vec![None; rig.cameras.len()];
+    let mut videos = Vec::new();
+    for (i, camera) in rig.cameras.iter().enumerate() {
+        if let Some(still) = crate::ingest::find_still(dir, &camera.id) {
+            images[i] = Some(crate::ingest::load_image(&still)?);
+        } else if let Some(video) = crate::ingest::find_video(dir, &camera.id) {
+            videos.push((i, video));
+        } else {
+            tracing::warn!(camera_id = ?camera.id, dir = %dir.display(), "no image or video for camera");
+        }
+    }
+    if !videos.is_empty() {
+        let mut video_rig = rig.clone();
+        for (i, camera) in video_rig.cameras.iter_mut().enumerate() {
+            camera.source = videos
+                .iter()
+                .find(|(v, _)| *v == i)
+                .and_then(|(_, p)| p.file_name())
+                .map(|name| name.to_string_lossy().into_owned());
+        }
+        // Decode only the cameras that have videos; others keep their stills.
+        let with_video: Vec<usize> = videos.iter().map(|(i, _)| *i).collect();
+        video_rig.cameras.retain(|c| c.source.is_some());
+        let fps = std::fs::read_to_string(dir.join("capture.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<crate::synth::CaptureManifest>(&text).ok())
+            .map_or(DEFAULT_VIDEO_FPS, |m| f64::from(m.fps));
+        let ingest = ingest_capture(&video_rig, dir, fps, &|_, _, _| {})?;
+        let set = ingest.buffer.freeze(time_ns)?;
+        for (k, frame) in set.frames.into_iter().enumerate() {
+            images[with_video[k]] = frame.map(|f| f.image);
+        }
+    }
+    Ok(images)
+}

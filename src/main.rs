@@ -1,1 +1,395 @@
-fn main(){}
+//! `timeslice` command line: parses arguments, draws progress, maps errors
+//! to exit codes (2 = bad input, 1 = anything else). All work is done by
+//! the library (`engine` and the stages).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use nalgebra::Point3;
+
+use timeslice::calibration::{CalibrationError, load_rig};
+use timeslice::engine::{self, DemoOptions, EngineError};
+use timeslice::output::{Destination, OutputError};
+use timeslice::reconstruct::{self, Backend, ReconstructError, ReconstructSettings};
+use timeslice::render::{CameraPath, OrbitPath, PathError, SplatRenderer, SplatStyle};
+use timeslice::synth::CaptureSettings;
+
+#[derive(Parser)]
+#[command(name = "timeslice", version, about = "Freeze-frame (bullet time) replays from a ring of cameras")]
+struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render a 360-degree replay of an embedded synthetic 8-camera capture.
+    Demo {
+        /// Output MP4 file.
+        #[arg(long, default_value = "replay.mp4", conflicts_with = "srt")]
+        out: PathBuf,
+        /// Stream to SRT instead (MPEG-TS/H.264), e.g. srt://127.0.0.1:9000?mode=caller.
+        #[arg(long)]
+        srt: Option<String>,
+        /// Keep the synthetic capture in this folder (default: a temporary one).
+        #[arg(long)]
+        capture_dir: Option<PathBuf>,
+        /// Also write the reconstructed cloud (PLY).
+        #[arg(long)]
+        ply: Option<PathBuf>,
+        /// Camera path (orbit template JSON); default: a 6 s 360-degree orbit.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// Output width, pixels.
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        /// Output height, pixels.
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        /// Output frame rate.
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+        /// Write a JSON report of timings here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Write a synthetic capture (rig, videos, freeze frames, ground truth).
+    Synth {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Cameras in the ring.
+        #[arg(long, default_value_t = 8)]
+        cameras: u32,
+        /// Image width.
+        #[arg(long, default_value_t = 640)]
+        width: u32,
+        /// Image height.
+        #[arg(long, default_value_t = 360)]
+        height: u32,
+        /// Frames per second.
+        #[arg(long, default_value_t = 25)]
+        fps: u32,
+        /// Length, seconds.
+        #[arg(long, default_value_t = 2.0)]
+        duration: f64,
+        /// Only the freeze-instant stills and truth, no videos.
+        #[arg(long)]
+        stills_only: bool,
+        /// Supersampling per axis (anti-aliasing; cost grows with its square).
+        #[arg(long, default_value_t = 1)]
+        supersample: u32,
+    },
+    /// Reconstruct one instant to a PLY point cloud.
+    Reconstruct {
+        /// Rig JSON file or COLMAP text model folder.
+        #[arg(long)]
+        rig: PathBuf,
+        /// Folder with <id>.png/.jpg per camera (or <id>.mp4 videos, see --time).
+        #[arg(long)]
+        images: PathBuf,
+        /// Output PLY.
+        #[arg(long)]
+        out: PathBuf,
+        /// Instant to take from videos, seconds.
+        #[arg(long, default_value_t = 0.0)]
+        time: f64,
+        /// Volume of interest "xmin,ymin,zmin,xmax,ymax,zmax" (metres).
+        #[arg(long)]
+        roi: Option<String>,
+        /// Run the sweep on the CPU reference instead of the GPU.
+        #[arg(long)]
+        cpu: bool,
+        /// Write a JSON report (timings, counts).
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Score a point cloud against a synthetic capture's ground truth
+    /// (accuracy, completeness, F-score at 1 and 2 cm; design.md section 7).
+    Evaluate {
+        /// Synthetic capture folder (rig.json, capture.json, truth/).
+        #[arg(long)]
+        capture: PathBuf,
+        /// The PLY to score.
+        #[arg(long)]
+        cloud: PathBuf,
+        /// Write the metrics as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Render one viewpoint of an instant to PNG.
+    View {
+        /// Rig JSON file or COLMAP text model folder.
+        #[arg(long)]
+        rig: PathBuf,
+        /// Folder with <id>.png/.jpg per camera.
+        #[arg(long)]
+        images: PathBuf,
+        /// One-camera rig (JSON or COLMAP): the viewpoint and image size.
+        #[arg(long)]
+        camera: PathBuf,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Volume of interest "xmin,ymin,zmin,xmax,ymax,zmax" (metres).
+        #[arg(long)]
+        roi: Option<String>,
+        /// Render this PLY instead of reconstructing.
+        #[arg(long)]
+        cloud: Option<PathBuf>,
+    },
+}
+
+/// Bad command-line input that is not a file's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn parse_roi(text: &str) -> Result<reconstruct::Roi, UsageError> {
+    let values: Vec<f64> = text.split(',').map(|v| v.trim().parse::<f64>()).collect::<Result<_, _>>()
+        .map_err(|_| UsageError(format!("--roi {text:?}: expected six numbers xmin,ymin,zmin,xmax,ymax,zmax")))?;
+    let [x0, y0, z0, x1, y1, z1] = values[..] else {
+        return Err(UsageError(format!("--roi {text:?}: expected six numbers, got {}", values.len())));
+    };
+    if !(x1 > x0 && y1 > y0 && z1 > z0) {
+        return Err(UsageError(format!("--roi {text:?}: each max must exceed its min")));
+    }
+    Ok((Point3::new(x0, y0, z0), Point3::new(x1, y1, z1)))
+}
+
+/// Exit status 2 for errors caused by the user's input.
+fn is_input_error(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.is::<UsageError>()
+            || cause.is::<CalibrationError>()
+            || cause.is::<PathError>()
+            || matches!(cause.downcast_ref::<OutputError>(), Some(OutputError::Destination(_)))
+            || matches!(
+                cause.downcast_ref::<timeslice::ingest::IngestError>(),
+                Some(timeslice::ingest::IngestError::Image { .. } | timeslice::ingest::IngestError::MissingCamera { .. })
+            )
+            || matches!(
+                cause.downcast_ref::<ReconstructError>(),
+                Some(
+                    ReconstructError::NotEnoughCameras { .. }
+                        | ReconstructError::ImageSize { .. }
+                        | ReconstructError::EmptyRoi(_)
+                        | ReconstructError::Ply { .. }
+                )
+            )
+            || matches!(
+                cause.downcast_ref::<EngineError>(),
+                Some(EngineError::Capture { .. } | EngineError::ReplayBuffer(_))
+            )
+    })
+}
+
+/// Progress bars, one per stage, drawn on stderr when it is a terminal;
+/// one summary line per finished stage either way.
+struct Progress {
+    bar: std::cell::RefCell<Option<(String, ProgressBar)>>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Self { bar: std::cell::RefCell::new(None) }
+    }
+
+    fn update(&self, stage: &str, done: u64, total: u64) {
+        let mut slot = self.bar.borrow_mut();
+        if slot.as_ref().is_none_or(|(name, _)| name != stage) {
+            if let Some((_, old)) = slot.take() {
+                old.finish();
+            }
+            let bar = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
+            let template = if total > 0 {
+                "{prefix:>18} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)"
+            } else {
+                "{prefix:>18} {spinner} {pos} frames ({per_sec})"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(stage.to_owned());
+            *slot = Some((stage.to_owned(), bar));
+        }
+        if let Some((_, bar)) = slot.as_ref() {
+            bar.set_position(done);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some((_, bar)) = self.bar.borrow_mut().take() {
+            bar.finish();
+        }
+    }
+}
+
+fn write_report(path: Option<&Path>, report: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(path) = path {
+        let json = serde_json::to_string_pretty(report)?;
+        timeslice::fsutil::write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn reconstruct_settings(roi: Option<&str>, cpu: bool) -> anyhow::Result<ReconstructSettings> {
+    Ok(ReconstructSettings {
+        roi: roi.map(parse_roi).transpose()?,
+        backend: if cpu { Backend::Cpu } else { Backend::Gpu },
+        ..ReconstructSettings::default()
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let progress = Progress::new();
+    let progress_fn = |stage: &str, done: u64, total: u64| progress.update(stage, done, total);
+    match cli.command {
+        Command::Demo { out, srt, capture_dir, ply, path, width, height, fps, report } => {
+            let destination = match srt {
+                Some(uri) => Destination::parse(&uri)?,
+                None => Destination::File(out),
+            };
+            if width < 16 || height < 16 || width % 2 == 1 || height % 2 == 1 || fps == 0 {
+                bail!(UsageError(format!("output {width}x{height} at {fps} fps: width and height must be even and >= 16, fps > 0")));
+            }
+            let path = match path {
+                Some(p) => CameraPath::load(&p)?,
+                None => CameraPath::Orbit(OrbitPath::default()),
+            };
+            let options = DemoOptions { destination: destination.clone(), capture_dir, ply_out: ply, width, height, fps, path, ..DemoOptions::default() };
+            let result = engine::run_demo(&options, &progress_fn);
+            progress.finish();
+            let demo = result?;
+            let seconds = demo.wall_ms / 1e3;
+            let target = match &destination {
+                Destination::File(p) => p.display().to_string(),
+                Destination::Srt(uri) => uri.clone(),
+            };
+            println!(
+                "demo: {} frames {}x{} to {target} in {seconds:.1} s (capture {:.1} s, ingest {:.1} s, reconstruct {:.1} s: {} points, render+encode {:.1} s) on {}",
+                demo.clip.frames,
+                width,
+                height,
+                demo.capture_ms / 1e3,
+                demo.ingest_ms / 1e3,
+                (demo.reconstruct.prepare_ms + demo.reconstruct.sweep_ms + demo.reconstruct.fusion_ms) / 1e3,
+                demo.reconstruct.points,
+                demo.clip.wall_ms / 1e3,
+                demo.adapter
+            );
+            write_report(report.as_deref(), &demo)
+        }
+        Command::Synth { out, cameras, width, height, fps, duration, stills_only, supersample } => {
+            if cameras < 2 || width < 16 || height < 16 || fps == 0 || duration <= 0.0 {
+                bail!(UsageError("synth needs >= 2 cameras, >= 16x16 pixels, fps > 0, duration > 0".into()));
+            }
+            let settings = CaptureSettings {
+                cameras,
+                width,
+                height,
+                fps,
+                duration_s: duration,
+                freeze_s: duration / 2.0,
+                write_videos: !stills_only,
+                supersample: supersample.clamp(1, 4),
+            };
+            let ctx = timeslice::gpu::GpuContext::new()?;
+            let capture = timeslice::synth::write_capture(&ctx, &out, &settings, &|d, t| progress.update("synthetic capture", d, t))?;
+            progress.finish();
+            println!("synth: {} cameras, {} frames each, written to {}", capture.rig.cameras.len(), capture.manifest.frames, out.display());
+            Ok(())
+        }
+        Command::Reconstruct { rig, images, out, time, roi, cpu, report } => {
+            let rig = load_rig(&rig)?;
+            let settings = reconstruct_settings(roi.as_deref(), cpu)?;
+            let instant = engine::load_instant(&rig, &images, timeslice::time::secs_to_ns(time))?;
+            let ctx = if cpu { None } else { Some(timeslice::gpu::GpuContext::new()?) };
+            let (cloud, summary) = reconstruct::reconstruct(ctx.as_ref(), &rig, &instant, &settings)?;
+            if cloud.is_empty() {
+                bail!(ReconstructError::EmptyRoi("no point was reconstructed (no texture or no overlap inside the volume of interest)".into()));
+            }
+            reconstruct::ply::write_ply(&cloud, &out)?;
+            println!(
+                "reconstruct: {} points from {} cameras in {:.0} ms (sweep {:.0} ms, fusion {:.0} ms) -> {}",
+                cloud.len(),
+                summary.views_used,
+                summary.prepare_ms + summary.sweep_ms + summary.fusion_ms,
+                summary.sweep_ms,
+                summary.fusion_ms,
+                out.display()
+            );
+            write_report(report.as_deref(), &summary)
+        }
+        Command::Evaluate { capture, cloud, report } => {
+            let truth = timeslice::synth::load_truth(&capture)?;
+            let cloud = reconstruct::ply::read_ply(&cloud)?;
+            let metrics = reconstruct::eval::evaluate(&cloud.positions_in_world, &truth.points, &truth.roi);
+            println!(
+                "evaluate: F@1cm {:.3}  F@2cm {:.3}  accuracy {:.1} mm  completeness@2cm {:.3}  precision@2cm {:.3}  ({} points vs {} truth samples)",
+                metrics.f_score_1cm,
+                metrics.f_score_2cm,
+                metrics.accuracy_median_m * 1e3,
+                metrics.completeness_2cm,
+                metrics.precision_2cm,
+                metrics.points,
+                metrics.truth_points
+            );
+            write_report(report.as_deref(), &metrics)
+        }
+        Command::View { rig, images, camera, out, roi, cloud } => {
+            let rig = load_rig(&rig)?;
+            let view_rig = load_rig(&camera)?;
+            let [view_camera] = view_rig.cameras.as_slice() else {
+                bail!(UsageError(format!("{}: --camera must hold exactly one camera, found {}", camera.display(), view_rig.cameras.len())));
+            };
+            let ctx = timeslice::gpu::GpuContext::new()?;
+            let cloud = match cloud {
+                Some(ply) => reconstruct::ply::read_ply(&ply)?,
+                None => {
+                    let settings = reconstruct_settings(roi.as_deref(), false)?;
+                    let instant = engine::load_instant(&rig, &images, 0)?;
+                    reconstruct::reconstruct(Some(&ctx), &rig, &instant, &settings)?.0
+                }
+            };
+            let renderer = SplatRenderer::new(&ctx);
+            let target = renderer.target(&ctx, view_camera.width, view_camera.height);
+            let pinhole = view_camera.pinhole();
+            if !view_camera.distortion.is_zero() {
+                tracing::warn!("the view camera's lens distortion is not rendered (pinhole view)");
+            }
+            let rgba = renderer.render(&ctx, &renderer.upload(&ctx, &cloud), &target, &pinhole, &SplatStyle::default())?;
+            let tmp = timeslice::fsutil::partial_path(&out);
+            image::save_buffer_with_format(&tmp, &rgba, view_camera.width, view_camera.height, image::ExtendedColorType::Rgba8, image::ImageFormat::Png)
+                .with_context(|| format!("writing {}", out.display()))?;
+            std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+            println!("view: {}x{} from {} points -> {}", view_camera.width, view_camera.height, cloud.len(), out.display());
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},wgpu_core=warn,wgpu_hal=error,naga=warn")));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("timeslice: error: {error:#}");
+            if is_input_error(&error) { ExitCode::from(2) } else { ExitCode::from(1) }
+        }
+    }
+}

@@ -1,37 +1,53 @@
-// Plane-sweep multi-view stereo for one reference camera.
+// Plane-sweep multi-view stereo for one reference camera at one pyramid level.
 //
-// For every reference pixel, depths are swept along its ray inside the
-// volume of interest (the ray's slab intersection with the ROI box). At each
-// depth, a 3x3 window (dilated by `tuning.z` px) is mapped into each
-// neighbour through the fronto-parallel plane at that depth and compared by
-// normalised cross-correlation (NCC) on grey values. The depth score is the
-// mean of the two best neighbour NCCs (robust to one occluded neighbour).
-// A coarse sweep of `counts.z` samples is refined by `counts.w` samples over
-// +-1 coarse step and a parabola through the best fine sample.
+// For a reference pixel, candidate depths along its ray are scored by
+// normalised cross-correlation (NCC) of a 5x5 grey window (spaced
+// `tuning.z` px) against each neighbour view. The window is mapped into a
+// neighbour through a plane at the candidate depth, linearised: the centre
+// and two offset points are projected, the other taps follow affinely. Two
+// plane orientations are tried, fronto-parallel (players, props) and
+// horizontal (the ground, seen at grazing angles), and the better kept. The depth score is the mean of the two best
+// neighbour NCCs (robust to one occluded neighbour).
+//
+// mode 0 (coarsest level): `counts.z` depths spread over the ray's segment
+//   inside the ROI box.
+// mode 1 (middle levels): the coarser level's depths at the parent pixel
+//   and its 4 neighbours are tried; around the best, `counts.z` depths
+//   within +-`tuning.w` metres; a parabola through the best refines it.
+// mode 2 (finest level): as mode 1 with the parent pixel's depth only.
 //
 // Twins: `SweepParamsGpu` (src/gpu/gpu_types.rs); CPU reference
-// `sweep_cpu` in src/reconstruct/cpu_ref.rs (keep in step).
-// Images are undistorted (pinhole) grey in [0,1], all cameras packed in
-// `gray`, camera i's pixels starting at cameras[i].size.z.
+// src/reconstruct/cpu_ref.rs (keep in step). Images are undistorted grey in
+// [0,1], all cameras and levels packed in `gray` (camera i from
+// cameras[i].size.z).
 
 struct Params {
-    // ref index, neighbour count, coarse samples, fine samples
+    // ref index, neighbour count, samples, mode
     counts: vec4<u32>,
     neighbours: vec4<u32>,
     roi_min: vec4<f32>,
     roi_max: vec4<f32>,
-    // min ref std, min depth (m), window dilation (px), unused
+    // min ref std, min depth (m), window dilation (px), refine radius (m)
     tuning: vec4<f32>,
+    // prior width, height, unused x2
+    prior_size: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> cameras: array<Camera>;
 @group(0) @binding(2) var<storage, read> gray: array<f32>;
-@group(0) @binding(3) var<storage, read_write> depth_out: array<f32>;
-@group(0) @binding(4) var<storage, read_write> score_out: array<f32>;
+@group(0) @binding(3) var<storage, read> prior_depth: array<f32>;
+@group(0) @binding(4) var<storage, read_write> depth_out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> score_out: array<f32>;
 
-const MAX_FINE: u32 = 16u;
+const MAX_SAMPLES: u32 = 64u;
+// Matching window: (2R+1)^2 taps.
+const WINDOW_RADIUS: i32 = 2;
+const WINDOW_TAPS: i32 = 25;
 const INVALID_SCORE: f32 = -1.0;
+
+// This invocation's mean-centred reference window.
+var<private> ref_centered: array<f32, 25>;
 
 fn gray_clamped(cam: Camera, x: i32, y: i32) -> f32 {
     let cx = clamp(x, 0, i32(cam.size.x) - 1);
@@ -49,55 +65,71 @@ fn bilinear(cam: Camera, p: vec2<f32>) -> f32 {
     return mix(top, bottom, f.y);
 }
 
-fn rotate_to_cam(cam: Camera, v: vec3<f32>) -> vec3<f32> {
-    return vec3<f32>(dot(cam.rows[0].xyz, v), dot(cam.rows[1].xyz, v), dot(cam.rows[2].xyz, v));
+// World displacement of the window's +x / +y tap (dilation px) on the plane
+// through `point_in_world`: fronto-parallel to the reference (orientation 0)
+// or horizontal, like the ground (orientation 1). Returns zero vectors when
+// the tap rays graze the horizontal plane.
+fn window_steps(ref_cam: Camera, pixel: vec2<f32>, depth: f32, point_in_world: vec3<f32>, orientation: u32) -> array<vec3<f32>, 2> {
+    let dilation = params.tuning.z;
+    let dx = world_from_cam_dir(ref_cam, vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0));
+    let dy = world_from_cam_dir(ref_cam, vec3<f32>(0.0, dilation / ref_cam.intrinsics.y, 0.0));
+    if orientation == 0u {
+        return array<vec3<f32>, 2>(dx * depth, dy * depth);
+    }
+    let origin = centre_in_world(ref_cam);
+    let ray = world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
+    let height = point_in_world.z - origin.z;
+    let ray_x = ray + dx;
+    let ray_y = ray + dy;
+    if abs(ray_x.z) < 1e-4 || abs(ray_y.z) < 1e-4 {
+        return array<vec3<f32>, 2>(vec3<f32>(0.0), vec3<f32>(0.0));
+    }
+    return array<vec3<f32>, 2>(origin + ray_x * (height / ray_x.z) - point_in_world, origin + ray_y * (height / ray_y.z) - point_in_world);
 }
 
-// Mean of the two best neighbour NCCs at `depth`; INVALID_SCORE when fewer
-// than two neighbours see the whole window.
-fn score_at(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_centered: array<f32, 9>, ref_norm: f32) -> f32 {
-    let dilation = params.tuning.z;
-    let origin = centre_in_world(ref_cam);
-    let point_in_world = origin + depth * world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
-    let step_x_world = world_from_cam_dir(ref_cam, vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0)) * depth;
-    let step_y_world = world_from_cam_dir(ref_cam, vec3<f32>(0.0, dilation / ref_cam.intrinsics.y, 0.0)) * depth;
+// Mean of the two best neighbour NCCs at `depth` for one plane
+// orientation; INVALID_SCORE when fewer than two neighbours see the window.
+fn score_oriented(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32, orientation: u32) -> f32 {
+    let point_in_world = centre_in_world(ref_cam) + depth * world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
+    let steps = window_steps(ref_cam, pixel, depth, point_in_world, orientation);
+    let step_x_world = steps[0];
+    let step_y_world = steps[1];
+    if dot(step_x_world, step_x_world) == 0.0 {
+        return INVALID_SCORE;
+    }
     var best0 = INVALID_SCORE;
     var best1 = INVALID_SCORE;
     var valid = 0u;
     for (var k = 0u; k < params.counts.y; k = k + 1u) {
         let nb = cameras[params.neighbours[k]];
-        let centre_in_nb = cam_from_world_point(nb, point_in_world);
-        let step_x = rotate_to_cam(nb, step_x_world);
-        let step_y = rotate_to_cam(nb, step_y_world);
-        var values: array<f32, 9>;
-        var ok = true;
-        var sum = 0.0;
-        for (var j = 0; j < 3; j = j + 1) {
-            for (var i = 0; i < 3; i = i + 1) {
-                let p_cam = centre_in_nb + f32(i - 1) * step_x + f32(j - 1) * step_y;
-                if p_cam.z <= 1e-3 {
-                    ok = false;
-                }
-                let p = pixel_from_cam(nb, p_cam);
-                if p.x < 0.0 || p.y < 0.0 || p.x > f32(nb.size.x - 1u) || p.y > f32(nb.size.y - 1u) {
-                    ok = false;
-                }
-                let v = select(0.0, bilinear(nb, p), ok);
-                values[j * 3 + i] = v;
-                sum = sum + v;
-            }
-        }
-        if !ok {
+        let c = cam_from_world_point(nb, point_in_world);
+        let cx = cam_from_world_point(nb, point_in_world + step_x_world);
+        let cy = cam_from_world_point(nb, point_in_world + step_y_world);
+        if c.z <= 1e-3 || cx.z <= 1e-3 || cy.z <= 1e-3 {
             continue;
         }
-        let mean = sum / 9.0;
-        var cov = 0.0;
-        var var_nb = 0.0;
-        for (var m = 0; m < 9; m = m + 1) {
-            let d = values[m] - mean;
-            cov = cov + d * ref_centered[m];
-            var_nb = var_nb + d * d;
+        let p0 = pixel_from_cam(nb, c);
+        let du = pixel_from_cam(nb, cx) - p0;
+        let dv = pixel_from_cam(nb, cy) - p0;
+        let reach = f32(WINDOW_RADIUS) * (abs(du) + abs(dv));
+        let limit = vec2<f32>(f32(nb.size.x - 1u), f32(nb.size.y - 1u));
+        if any(p0 - reach < vec2<f32>(0.0)) || any(p0 + reach > limit) {
+            continue;
         }
+        // The reference window is zero-mean, so cov = sum(v * ref) and only
+        // running sums are needed: var = sum(v^2) - sum(v)^2 / n.
+        var sum = 0.0;
+        var sum_sq = 0.0;
+        var cov = 0.0;
+        for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
+            for (var i = -WINDOW_RADIUS; i <= WINDOW_RADIUS; i = i + 1) {
+                let v = bilinear(nb, p0 + f32(i) * du + f32(j) * dv);
+                sum = sum + v;
+                sum_sq = sum_sq + v * v;
+                cov = cov + v * ref_centered[(j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS];
+            }
+        }
+        let var_nb = max(sum_sq - sum * sum / f32(WINDOW_TAPS), 0.0);
         let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10);
         valid = valid + 1u;
         if ncc > best0 {
@@ -113,6 +145,21 @@ fn score_at(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_centered: array<f
     return 0.5 * (best0 + best1);
 }
 
+// Best score over both plane orientations.
+fn score_at(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
+    return max(
+        score_oriented(ref_cam, pixel, depth, ref_norm, 0u),
+        score_oriented(ref_cam, pixel, depth, ref_norm, 1u),
+    );
+}
+
+fn prior_at(x: i32, y: i32) -> f32 {
+    if x < 0 || y < 0 || x >= i32(params.prior_size.x) || y >= i32(params.prior_size.y) {
+        return 0.0;
+    }
+    return prior_depth[u32(y) * params.prior_size.x + u32(x)];
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ref_cam = cameras[params.counts.x];
@@ -123,29 +170,28 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     depth_out[out_index] = 0.0;
     score_out[out_index] = INVALID_SCORE;
 
-    // Reference window, mean-centred.
+    // Reference window, mean-centred (module-private, read by score_oriented).
     let dilation = i32(params.tuning.z);
-    var ref_centered: array<f32, 9>;
     var sum = 0.0;
-    for (var j = 0; j < 3; j = j + 1) {
-        for (var i = 0; i < 3; i = i + 1) {
-            let v = gray_clamped(ref_cam, i32(gid.x) + (i - 1) * dilation, i32(gid.y) + (j - 1) * dilation);
-            ref_centered[j * 3 + i] = v;
+    for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
+        for (var i = -WINDOW_RADIUS; i <= WINDOW_RADIUS; i = i + 1) {
+            let v = gray_clamped(ref_cam, i32(gid.x) + i * dilation, i32(gid.y) + j * dilation);
+            ref_centered[(j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS] = v;
             sum = sum + v;
         }
     }
-    let mean = sum / 9.0;
+    let mean = sum / f32(WINDOW_TAPS);
     var sq = 0.0;
-    for (var m = 0; m < 9; m = m + 1) {
+    for (var m = 0; m < WINDOW_TAPS; m = m + 1) {
         ref_centered[m] = ref_centered[m] - mean;
         sq = sq + ref_centered[m] * ref_centered[m];
     }
-    if sqrt(sq / 9.0) < params.tuning.x {
+    if sqrt(sq / f32(WINDOW_TAPS)) < params.tuning.x {
         return;
     }
     let ref_norm = sqrt(sq);
 
-    // Depth range: the pixel ray inside the ROI box (t is camera z-depth).
+    // The pixel ray's segment inside the ROI box (t is camera z-depth).
     let pixel = vec2<f32>(f32(gid.x), f32(gid.y));
     let origin = centre_in_world(ref_cam);
     let dir = world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
@@ -159,44 +205,62 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
 
-    // Coarse sweep.
-    let coarse = max(params.counts.z, 2u);
-    let step = (t_far - t_near) / f32(coarse);
-    var best_score = INVALID_SCORE;
-    var best_depth = 0.0;
-    for (var s = 0u; s < coarse; s = s + 1u) {
-        let depth = t_near + (f32(s) + 0.5) * step;
-        let score = score_at(ref_cam, pixel, depth, ref_centered, ref_norm);
-        if score > best_score {
-            best_score = score;
-            best_depth = depth;
+    let samples = clamp(params.counts.z, 3u, MAX_SAMPLES);
+    var first = 0.0;
+    var step = 0.0;
+    if params.counts.w == 0u {
+        step = (t_far - t_near) / f32(samples);
+        first = t_near + 0.5 * step;
+    } else {
+        // Best of the parent pixel's and its 4 neighbours' depths.
+        let px = i32(gid.x) * i32(params.prior_size.x) / i32(ref_cam.size.x);
+        let py = i32(gid.y) * i32(params.prior_size.y) / i32(ref_cam.size.y);
+        var offsets = array<vec2<i32>, 5>(vec2<i32>(0, 0), vec2<i32>(1, 0), vec2<i32>(-1, 0), vec2<i32>(0, 1), vec2<i32>(0, -1));
+        var best_prior = 0.0;
+        var best_prior_score = INVALID_SCORE;
+        // mode 2 (finest level): the parent pixel's depth only.
+        let candidates = select(5, 1, params.counts.w == 2u);
+        for (var c = 0; c < candidates; c = c + 1) {
+            let candidate = prior_at(px + offsets[c].x, py + offsets[c].y);
+            if candidate <= 0.0 {
+                continue;
+            }
+            let s = select(score_at(ref_cam, pixel, candidate, ref_norm), 1.0, candidates == 1);
+            if s > best_prior_score {
+                best_prior_score = s;
+                best_prior = candidate;
+            }
         }
-    }
-    if best_score <= INVALID_SCORE {
-        return;
+        if best_prior <= 0.0 {
+            return;
+        }
+        step = 2.0 * params.tuning.w / f32(samples - 1u);
+        first = best_prior - params.tuning.w;
     }
 
-    // Fine sweep over +-1 coarse step, then a parabola through the best.
-    let fine = clamp(params.counts.w, 3u, MAX_FINE);
-    let fine_step = 2.0 * step / f32(fine - 1u);
-    var fine_scores: array<f32, 16>;
+    var scores: array<f32, 64>;
     var best_k = 0u;
-    for (var k = 0u; k < fine; k = k + 1u) {
-        let depth = best_depth - step + f32(k) * fine_step;
-        fine_scores[k] = score_at(ref_cam, pixel, depth, ref_centered, ref_norm);
-        if fine_scores[k] > fine_scores[best_k] {
+    for (var k = 0u; k < samples; k = k + 1u) {
+        scores[k] = score_at(ref_cam, pixel, first + f32(k) * step, ref_norm);
+        if scores[k] > scores[best_k] {
             best_k = k;
         }
     }
-    var depth = best_depth - step + f32(best_k) * fine_step;
-    let score = fine_scores[best_k];
-    if best_k > 0u && best_k + 1u < fine {
-        let l = fine_scores[best_k - 1u];
-        let r = fine_scores[best_k + 1u];
+    let score = scores[best_k];
+    if score <= INVALID_SCORE {
+        return;
+    }
+    var depth = first + f32(best_k) * step;
+    if best_k > 0u && best_k + 1u < samples {
+        let l = scores[best_k - 1u];
+        let r = scores[best_k + 1u];
         let denominator = l - 2.0 * score + r;
         if l > INVALID_SCORE && r > INVALID_SCORE && denominator < -1e-6 {
-            depth = depth + clamp(0.5 * (l - r) / denominator, -0.5, 0.5) * fine_step;
+            depth = depth + clamp(0.5 * (l - r) / denominator, -0.5, 0.5) * step;
         }
+    }
+    if depth < t_near || depth > t_far {
+        return;
     }
     depth_out[out_index] = depth;
     score_out[out_index] = score;

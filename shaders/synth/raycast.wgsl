@@ -32,6 +32,8 @@ const KIND_SPHERE: u32 = 1u;
 const KIND_CAPSULE: u32 = 2u;
 const KIND_BOX: u32 = 3u;
 const KIND_STANDS: u32 = 4u;
+// Bounding sphere (a.xyz, a.w) of the next kind.y primitives: skipped when missed.
+const KIND_GROUP: u32 = 5u;
 
 fn hash_u32(x: u32) -> u32 {
     var h = x * 747796405u + 2891336453u;
@@ -201,12 +203,26 @@ fn shade(prim: Primitive, p: vec3<f32>) -> vec3<f32> {
 fn trace(ro: vec3<f32>, rd: vec3<f32>) -> vec4<f32> {
     var best_t = NO_HIT;
     var best_index = 0u;
-    for (var i = 0u; i < params.counts.x; i = i + 1u) {
-        let t = intersect(primitives[i], ro, rd);
+    var i = 0u;
+    loop {
+        if i >= params.counts.x {
+            break;
+        }
+        let prim = primitives[i];
+        if prim.kind.x == KIND_GROUP {
+            let oc = ro - prim.a.xyz;
+            let b = dot(oc, rd);
+            let h = b * b - (dot(oc, oc) - prim.a.w * prim.a.w);
+            let missed = h < 0.0 || -b + sqrt(h) < 0.0 || -b - sqrt(h) > best_t;
+            i = i + 1u + select(0u, prim.kind.y, missed);
+            continue;
+        }
+        let t = intersect(prim, ro, rd);
         if t > MIN_T && t < best_t {
             best_t = t;
             best_index = i;
         }
+        i = i + 1u;
     }
     if best_t >= NO_HIT {
         let sky = mix(params.sky_horizon.rgb, params.sky_zenith.rgb, clamp(rd.z * 2.0, 0.0, 1.0));
@@ -230,8 +246,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let ro = centre_in_world(cam);
     let ss = max(params.counts.y, 1u);
+    let centre_dir = ray_in_cam(cam, vec2<f32>(f32(gid.x), f32(gid.y)));
+    let hit = trace(ro, normalize(world_from_cam_dir(cam, centre_dir)));
     var sum = vec3<f32>(0.0);
-    for (var sy = 0u; sy < ss; sy = sy + 1u) {
+    if ss == 1u {
+        sum = hit.rgb;
+    }
+    for (var sy = 0u; sy < ss && ss > 1u; sy = sy + 1u) {
         for (var sx = 0u; sx < ss; sx = sx + 1u) {
             let offset = (vec2<f32>(f32(sx), f32(sy)) + 0.5) / f32(ss) - 0.5;
             let dir_in_cam = ray_in_cam(cam, vec2<f32>(f32(gid.x), f32(gid.y)) + offset);
@@ -239,8 +260,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             sum = sum + trace(ro, rd).rgb;
         }
     }
-    let centre_dir = ray_in_cam(cam, vec2<f32>(f32(gid.x), f32(gid.y)));
-    let hit = trace(ro, normalize(world_from_cam_dir(cam, centre_dir)));
     let index = gid.y * width + gid.x;
     color_out[index] = pack_rgba8(sum / f32(ss * ss));
     depth_out[index] = select(hit.w / length(centre_dir), 0.0, hit.w >= NO_HIT);

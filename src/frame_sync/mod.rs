@@ -1,12 +1,15 @@
 //! Cross-camera grouping: frames of all cameras are gathered into
 //! [`FrameSet`]s by capture time (rig clock, nanoseconds).
 //!
-//! A frame joins the pending set whose time is within `tolerance_ns` of its
-//! own, else it opens a new set. Sets leave in time order: as soon as they
-//! are complete, or, incomplete, once a set `max_wait_ns` newer exists (a
-//! camera that dropped a frame, or died, must not stall the others). A frame
-//! older than the last emitted set is late and dropped (counted). Pure logic:
-//! no GStreamer, unit-tested with synthetic timestamps.
+//! A frame joins the pending set whose time is within half a frame period
+//! of its own, else it opens a new set. Sets leave in time order, as soon as
+//! they are complete, or when every missing camera has moved past them (its
+//! newest frame is later: a watermark, so cameras decoding at different
+//! speeds never split sets) or has ended. For live sources a `max_wait`
+//! also releases a set once a frame that much newer exists, so a camera that
+//! stalls without ending cannot hold the others. A frame older than the last
+//! emitted set is late and dropped (counted). Pure logic: no GStreamer,
+//! unit-tested with synthetic timestamps.
 
 use std::collections::VecDeque;
 
@@ -61,23 +64,28 @@ pub struct SyncStats {
 pub struct FrameSync {
     camera_count: usize,
     tolerance_ns: i64,
-    max_wait_ns: i64,
+    max_wait_ns: Option<i64>,
     pending: VecDeque<FrameSet>,
+    newest_per_camera: Vec<Option<i64>>,
+    ended: Vec<bool>,
     last_emitted_ns: Option<i64>,
     stats: SyncStats,
 }
 
 impl FrameSync {
     /// A grouper for `camera_count` cameras at `frame_period_ns`: frames
-    /// within half a period belong together; incomplete sets wait at most
-    /// `max_wait_frames` periods.
+    /// within half a period belong together. `max_wait_frames`: for live
+    /// sources, how many periods an incomplete set may wait for a stalled
+    /// camera; `None` (files) waits for the watermark alone.
     #[must_use]
-    pub fn new(camera_count: usize, frame_period_ns: i64, max_wait_frames: u32) -> Self {
+    pub fn new(camera_count: usize, frame_period_ns: i64, max_wait_frames: Option<u32>) -> Self {
         Self {
             camera_count,
             tolerance_ns: frame_period_ns / 2,
-            max_wait_ns: frame_period_ns * i64::from(max_wait_frames.max(1)),
+            max_wait_ns: max_wait_frames.map(|frames| frame_period_ns * i64::from(frames.max(1))),
             pending: VecDeque::new(),
+            newest_per_camera: vec![None; camera_count],
+            ended: vec![false; camera_count],
             last_emitted_ns: None,
             stats: SyncStats { missing_per_camera: vec![0; camera_count], ..SyncStats::default() },
         }
@@ -95,6 +103,8 @@ impl FrameSync {
         if frame.camera_index >= self.camera_count {
             return Vec::new();
         }
+        let newest = &mut self.newest_per_camera[frame.camera_index];
+        *newest = Some(newest.map_or(t, |n| n.max(t)));
         if self.last_emitted_ns.is_some_and(|last| t <= last + self.tolerance_ns) {
             self.stats.late_frames += 1;
             return self.drain_ready(t);
@@ -117,6 +127,15 @@ impl FrameSync {
         self.drain_ready(t)
     }
 
+    /// Marks a camera as ended (EOS or failure): sets stop waiting for it.
+    pub fn camera_ended(&mut self, camera_index: usize) -> Vec<FrameSet> {
+        if let Some(ended) = self.ended.get_mut(camera_index) {
+            *ended = true;
+        }
+        let newest = self.newest_per_camera.iter().flatten().copied().max().unwrap_or(i64::MIN);
+        self.drain_ready(newest)
+    }
+
     /// Emits every pending set (end of stream).
     pub fn finish(&mut self) -> Vec<FrameSet> {
         let mut out = Vec::new();
@@ -129,9 +148,13 @@ impl FrameSync {
     fn drain_ready(&mut self, newest_ns: i64) -> Vec<FrameSet> {
         let mut out = Vec::new();
         while let Some(front) = self.pending.front() {
-            let complete = front.present() == self.camera_count;
-            let expired = newest_ns - front.capture_ns > self.max_wait_ns;
-            if !(complete || expired) {
+            let passed = front.frames.iter().enumerate().all(|(camera, frame)| {
+                frame.is_some()
+                    || self.ended[camera]
+                    || self.newest_per_camera[camera].is_some_and(|n| n > front.capture_ns + self.tolerance_ns)
+            });
+            let expired = self.max_wait_ns.is_some_and(|wait| newest_ns - front.capture_ns > wait);
+            if !(passed || expired) {
                 break;
             }
             if let Some(set) = self.pending.pop_front() {
@@ -171,7 +194,7 @@ mod tests {
 
     #[test]
     fn groups_jittered_frames_into_complete_sets() {
-        let mut sync = FrameSync::new(3, PERIOD, 3);
+        let mut sync = FrameSync::new(3, PERIOD, Some(3));
         let mut sets = Vec::new();
         for i in 0..10i64 {
             for cam in [2usize, 0, 1] {
@@ -188,7 +211,7 @@ mod tests {
 
     #[test]
     fn missing_camera_does_not_stall_and_is_reported() {
-        let mut sync = FrameSync::new(2, PERIOD, 2);
+        let mut sync = FrameSync::new(2, PERIOD, None);
         let mut sets = Vec::new();
         for i in 0..8i64 {
             sets.extend(sync.push(frame(0, i * PERIOD)));
@@ -205,8 +228,35 @@ mod tests {
     }
 
     #[test]
+    fn cameras_decoding_at_different_speeds_still_form_complete_sets() {
+        let mut sync = FrameSync::new(2, PERIOD, None);
+        let mut sets = Vec::new();
+        for i in 0..20i64 {
+            sets.extend(sync.push(frame(0, i * PERIOD)));
+        }
+        assert!(sets.is_empty(), "camera 1 has not delivered yet: nothing may leave");
+        for i in 0..20i64 {
+            sets.extend(sync.push(frame(1, i * PERIOD + 2_000_000)));
+        }
+        sets.extend(sync.finish());
+        assert_eq!(sets.len(), 20);
+        assert!(sets.iter().all(|s| s.present() == 2));
+    }
+
+    #[test]
+    fn ended_camera_releases_waiting_sets() {
+        let mut sync = FrameSync::new(2, PERIOD, None);
+        let mut sets = sync.push(frame(0, 0));
+        sets.extend(sync.push(frame(0, PERIOD)));
+        assert!(sets.is_empty());
+        sets.extend(sync.camera_ended(1));
+        assert_eq!(sets.len(), 2);
+        assert_eq!(sync.stats().missing_per_camera, vec![0, 2]);
+    }
+
+    #[test]
     fn late_and_duplicate_frames_are_dropped() {
-        let mut sync = FrameSync::new(2, PERIOD, 1);
+        let mut sync = FrameSync::new(2, PERIOD, Some(1));
         let mut sets = sync.push(frame(0, 0));
         sets.extend(sync.push(frame(0, 1000)));
         sets.extend(sync.push(frame(1, 0)));

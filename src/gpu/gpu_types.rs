@@ -109,7 +109,7 @@ assert_eq_size!(RaycastParamsGpu, [u8; 144]);
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Pod, Zeroable)]
 pub struct SweepParamsGpu {
-    /// Reference camera index, number of neighbours, coarse depth samples, fine samples.
+    /// Reference camera index, number of neighbours, depth samples, mode (0 = full sweep, 1 = refine around prior).
     pub counts: [u32; 4],
     /// Neighbour camera indices (first `counts[1]` are used).
     pub neighbours: [u32; 4],
@@ -117,7 +117,9 @@ pub struct SweepParamsGpu {
     pub roi_min: [f32; 4],
     /// Volume of interest maximum corner (world, metres), w unused.
     pub roi_max: [f32; 4],
-    /// Minimum reference window std-dev (0..1 grey), min depth (m), window dilation (px), unused.
+    /// Minimum reference window std-dev (0..1 grey), min depth (m), window dilation (px), refine search radius (m).
     pub tuning: [f32; 4],
+    /// Prior (coarser level) depth map width, height, unused x2.
+    pub prior_size: [u32; 4],
 }
-assert_eq_size!(SweepParamsGpu, [u8; 80]);
+assert_eq_size!(SweepParamsGpu, [u8; 96]);

@@ -67,12 +67,20 @@ impl GpuContext {
     /// # Errors
     /// [`GpuError::NoAdapter`] naming the package to install, or device errors.
     pub fn new() -> Result<Self, GpuError> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
-        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        // Vulkan first (a real GPU, or lavapipe); the GL backend only as a
+        // fallback or when WGPU_BACKEND asks for it.
+        let request = |backends: wgpu::Backends| {
+            let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+            descriptor.backends = backends;
+            let instance = wgpu::Instance::new(descriptor.with_env());
+            pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                ..Default::default()
+            }))
+        };
+        let adapter = request(wgpu::Backends::PRIMARY)
+            .or_else(|_| request(wgpu::Backends::GL))
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let adapter_info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("timeslice"),

@@ -7,7 +7,11 @@ use rayon::prelude::*;
 
 use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
 
-const MAX_FINE: u32 = 16;
+const MAX_SAMPLES: u32 = 64;
+/// Matching window: (2R+1)^2 taps.
+const WINDOW_RADIUS: i32 = 2;
+const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
+const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
 const INVALID_SCORE: f32 = -1.0;
 
 /// Borrowed view of one camera's packed data.
@@ -33,9 +37,6 @@ impl Cam<'_> {
     }
     fn world_from_cam_dir(&self, d: Vec3) -> Vec3 {
         self.row(0) * d.x + self.row(1) * d.y + self.row(2) * d.z
-    }
-    fn rotate_to_cam(&self, v: Vec3) -> Vec3 {
-        Vec3::new(self.row(0).dot(v), self.row(1).dot(v), self.row(2).dot(v))
     }
     fn centre_in_world(&self) -> Vec3 {
         let r = &self.gpu.cam_from_world_rows;
@@ -65,45 +66,71 @@ impl Cam<'_> {
     }
 }
 
-fn score_at(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, pixel: Vec2, depth: f32, ref_centered: &[f32; 9], ref_norm: f32) -> f32 {
+fn window_steps(params: &SweepParamsGpu, r: &Cam, pixel: Vec2, depth: f32, point_in_world: Vec3, orientation: u32) -> Option<(Vec3, Vec3)> {
     let dilation = params.tuning[2];
+    let dx = r.world_from_cam_dir(Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0));
+    let dy = r.world_from_cam_dir(Vec3::new(0.0, dilation / r.gpu.intrinsics[1], 0.0));
+    if orientation == 0 {
+        return Some((dx * depth, dy * depth));
+    }
+    let origin = r.centre_in_world();
+    let ray = r.world_from_cam_dir(r.ray_in_cam(pixel));
+    let height = point_in_world.z - origin.z;
+    let (ray_x, ray_y) = (ray + dx, ray + dy);
+    if ray_x.z.abs() < 1e-4 || ray_y.z.abs() < 1e-4 {
+        return None;
+    }
+    Some((origin + ray_x * (height / ray_x.z) - point_in_world, origin + ray_y * (height / ray_y.z) - point_in_world))
+}
+
+fn score_at(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, pixel: Vec2, depth: f32, ref_centered: &[f32; WINDOW_TAPS], ref_norm: f32) -> f32 {
+    score_oriented(params, cams, r, pixel, depth, ref_centered, ref_norm, 0).max(score_oriented(params, cams, r, pixel, depth, ref_centered, ref_norm, 1))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn score_oriented(
+    params: &SweepParamsGpu,
+    cams: &[Cam],
+    r: &Cam,
+    pixel: Vec2,
+    depth: f32,
+    ref_centered: &[f32; WINDOW_TAPS],
+    ref_norm: f32,
+    orientation: u32,
+) -> f32 {
     let point_in_world = r.centre_in_world() + depth * r.world_from_cam_dir(r.ray_in_cam(pixel));
-    let step_x_world = r.world_from_cam_dir(Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0)) * depth;
-    let step_y_world = r.world_from_cam_dir(Vec3::new(0.0, dilation / r.gpu.intrinsics[1], 0.0)) * depth;
+    let Some((step_x_world, step_y_world)) = window_steps(params, r, pixel, depth, point_in_world, orientation) else {
+        return INVALID_SCORE;
+    };
     let (mut best0, mut best1, mut valid) = (INVALID_SCORE, INVALID_SCORE, 0u32);
     for k in 0..params.counts[1] as usize {
         let nb = &cams[params.neighbours[k] as usize];
-        let centre_in_nb = nb.cam_from_world_point(point_in_world);
-        let step_x = nb.rotate_to_cam(step_x_world);
-        let step_y = nb.rotate_to_cam(step_y_world);
-        let mut values = [0f32; 9];
-        let mut ok = true;
-        let mut sum = 0.0;
-        for j in 0..3 {
-            for i in 0..3 {
-                let p_cam = centre_in_nb + (i - 1) as f32 * step_x + (j - 1) as f32 * step_y;
-                if p_cam.z <= 1e-3 {
-                    ok = false;
-                }
-                let p = nb.pixel_from_cam(p_cam);
-                if p.x < 0.0 || p.y < 0.0 || p.x > (nb.width() - 1) as f32 || p.y > (nb.height() - 1) as f32 {
-                    ok = false;
-                }
-                let v = if ok { nb.bilinear(p) } else { 0.0 };
-                values[(j * 3 + i) as usize] = v;
-                sum += v;
-            }
-        }
-        if !ok {
+        let c = nb.cam_from_world_point(point_in_world);
+        let cx = nb.cam_from_world_point(point_in_world + step_x_world);
+        let cy = nb.cam_from_world_point(point_in_world + step_y_world);
+        if c.z <= 1e-3 || cx.z <= 1e-3 || cy.z <= 1e-3 {
             continue;
         }
-        let mean = sum / 9.0;
-        let (mut cov, mut var_nb) = (0.0, 0.0);
-        for m in 0..9 {
-            let d = values[m] - mean;
-            cov += d * ref_centered[m];
-            var_nb += d * d;
+        let p0 = nb.pixel_from_cam(c);
+        let du = nb.pixel_from_cam(cx) - p0;
+        let dv = nb.pixel_from_cam(cy) - p0;
+        let reach = WINDOW_RADIUS as f32 * (du.abs() + dv.abs());
+        let limit = Vec2::new((nb.width() - 1) as f32, (nb.height() - 1) as f32);
+        let low = p0 - reach;
+        let high = p0 + reach;
+        if low.x < 0.0 || low.y < 0.0 || high.x > limit.x || high.y > limit.y {
+            continue;
         }
+        let (mut sum, mut sum_sq, mut cov) = (0.0f32, 0.0f32, 0.0f32);
+        for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
+            for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
+                let v = nb.bilinear(p0 + i as f32 * du + j as f32 * dv);
+                sum += v;
+                sum_sq += v * v;
+                cov += v * ref_centered[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize];
+            }
+        }
+        let var_nb = (sum_sq - sum * sum / WINDOW_TAPS as f32).max(0.0);
         let ncc = if var_nb > 1e-10 { cov / (ref_norm * var_nb.sqrt()) } else { 0.0 };
         valid += 1;
         if ncc > best0 {
@@ -116,38 +143,48 @@ fn score_at(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, pixel: Vec2, depth: 
     if valid < 2 { INVALID_SCORE } else { 0.5 * (best0 + best1) }
 }
 
-/// Runs the sweep for `params.counts[0]` on the CPU; returns (depth_m, score) per pixel.
+/// Runs one sweep pass (`params.counts[0]` is the reference camera) on the
+/// CPU; `prior` is the coarser level's depth map for mode 1. Returns
+/// (depth_m, score) per pixel.
 #[must_use]
-pub fn sweep_cpu(params: &SweepParamsGpu, cameras: &[CameraGpu], gray: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub fn sweep_cpu(params: &SweepParamsGpu, cameras: &[CameraGpu], gray: &[f32], prior: &[f32]) -> (Vec<f32>, Vec<f32>) {
     let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
     let r = &cams[params.counts[0] as usize];
     let (width, height) = (r.width() as usize, r.height() as usize);
     let results: Vec<(f32, f32)> = (0..width * height)
         .into_par_iter()
-        .map(|index| sweep_pixel(params, &cams, r, (index % width) as i32, (index / width) as i32))
+        .map(|index| sweep_pixel(params, &cams, r, prior, (index % width) as i32, (index / width) as i32))
         .collect();
     results.into_iter().unzip()
 }
 
-fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, x: i32, y: i32) -> (f32, f32) {
+fn prior_at(params: &SweepParamsGpu, prior: &[f32], x: i32, y: i32) -> f32 {
+    let (w, h) = (params.prior_size[0] as i32, params.prior_size[1] as i32);
+    if x < 0 || y < 0 || x >= w || y >= h {
+        return 0.0;
+    }
+    prior.get((y * w + x) as usize).copied().unwrap_or(0.0)
+}
+
+fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, prior: &[f32], x: i32, y: i32) -> (f32, f32) {
     let invalid = (0.0, INVALID_SCORE);
     let dilation = params.tuning[2] as i32;
-    let mut ref_centered = [0f32; 9];
+    let mut ref_centered = [0f32; WINDOW_TAPS];
     let mut sum = 0.0;
-    for j in 0..3 {
-        for i in 0..3 {
-            let v = r.gray_clamped(x + (i - 1) * dilation, y + (j - 1) * dilation);
-            ref_centered[(j * 3 + i) as usize] = v;
+    for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
+        for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
+            let v = r.gray_clamped(x + i * dilation, y + j * dilation);
+            ref_centered[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
             sum += v;
         }
     }
-    let mean = sum / 9.0;
+    let mean = sum / WINDOW_TAPS as f32;
     let mut sq = 0.0;
     for v in &mut ref_centered {
         *v -= mean;
         sq += *v * *v;
     }
-    if (sq / 9.0f32).sqrt() < params.tuning[0] {
+    if (sq / WINDOW_TAPS as f32).sqrt() < params.tuning[0] {
         return invalid;
     }
     let ref_norm = sq.sqrt();
@@ -165,39 +202,77 @@ fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, x: i32, y: i32) -
     if t_far <= t_near {
         return invalid;
     }
-    let coarse = params.counts[2].max(2);
-    let step = (t_far - t_near) / coarse as f32;
-    let (mut best_score, mut best_depth) = (INVALID_SCORE, 0.0);
-    for s in 0..coarse {
-        let depth = t_near + (s as f32 + 0.5) * step;
-        let score = score_at(params, cams, r, pixel, depth, &ref_centered, ref_norm);
-        if score > best_score {
-            best_score = score;
-            best_depth = depth;
+    let samples = params.counts[2].clamp(3, MAX_SAMPLES);
+    let (first, step) = if params.counts[3] == 0 {
+        let step = (t_far - t_near) / samples as f32;
+        (t_near + 0.5 * step, step)
+    } else {
+        let px = x * params.prior_size[0] as i32 / r.width() as i32;
+        let py = y * params.prior_size[1] as i32 / r.height() as i32;
+        let (mut best_prior, mut best_prior_score) = (0.0, INVALID_SCORE);
+        let candidates = if params.counts[3] == 2 { 1 } else { 5 };
+        for (ox, oy) in [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)].into_iter().take(candidates) {
+            let candidate = prior_at(params, prior, px + ox, py + oy);
+            if candidate <= 0.0 {
+                continue;
+            }
+            let s = if candidates == 1 { 1.0 } else { score_at(params, cams, r, pixel, candidate, &ref_centered, ref_norm) };
+            if s > best_prior_score {
+                best_prior_score = s;
+                best_prior = candidate;
+            }
         }
-    }
-    if best_score <= INVALID_SCORE {
-        return invalid;
-    }
-    let fine = params.counts[3].clamp(3, MAX_FINE);
-    let fine_step = 2.0 * step / (fine - 1) as f32;
-    let mut fine_scores = [0f32; MAX_FINE as usize];
+        if best_prior <= 0.0 {
+            return invalid;
+        }
+        (best_prior - params.tuning[3], 2.0 * params.tuning[3] / (samples - 1) as f32)
+    };
+    let mut scores = [0f32; MAX_SAMPLES as usize];
     let mut best_k = 0usize;
-    for k in 0..fine as usize {
-        let depth = best_depth - step + k as f32 * fine_step;
-        fine_scores[k] = score_at(params, cams, r, pixel, depth, &ref_centered, ref_norm);
-        if fine_scores[k] > fine_scores[best_k] {
+    for k in 0..samples as usize {
+        scores[k] = score_at(params, cams, r, pixel, first + k as f32 * step, &ref_centered, ref_norm);
+        if scores[k] > scores[best_k] {
             best_k = k;
         }
     }
-    let mut depth = best_depth - step + best_k as f32 * fine_step;
-    let score = fine_scores[best_k];
-    if best_k > 0 && best_k + 1 < fine as usize {
-        let (l, rr) = (fine_scores[best_k - 1], fine_scores[best_k + 1]);
+    let score = scores[best_k];
+    if score <= INVALID_SCORE {
+        return invalid;
+    }
+    let mut depth = first + best_k as f32 * step;
+    if best_k > 0 && best_k + 1 < samples as usize {
+        let (l, rr) = (scores[best_k - 1], scores[best_k + 1]);
         let denominator = l - 2.0 * score + rr;
         if l > INVALID_SCORE && rr > INVALID_SCORE && denominator < -1e-6 {
-            depth += (0.5 * (l - rr) / denominator).clamp(-0.5, 0.5) * fine_step;
+            depth += (0.5 * (l - rr) / denominator).clamp(-0.5, 0.5) * step;
         }
     }
+    if depth < t_near || depth > t_far {
+        return invalid;
+    }
     (depth, score)
+}
+
+/// Score of one reference pixel at one depth (diagnostics and tests).
+#[must_use]
+pub fn score_pixel_cpu(params: &SweepParamsGpu, cameras: &[CameraGpu], gray: &[f32], x: i32, y: i32, depth: f32) -> f32 {
+    let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
+    let r = &cams[params.counts[0] as usize];
+    let dilation = params.tuning[2] as i32;
+    let mut ref_centered = [0f32; WINDOW_TAPS];
+    let mut sum = 0.0;
+    for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
+        for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
+            let v = r.gray_clamped(x + i * dilation, y + j * dilation);
+            ref_centered[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
+            sum += v;
+        }
+    }
+    let mean = sum / WINDOW_TAPS as f32;
+    let mut sq = 0.0;
+    for v in &mut ref_centered {
+        *v -= mean;
+        sq += *v * *v;
+    }
+    score_at(params, &cams, r, Vec2::new(x as f32, y as f32), depth, &ref_centered, sq.sqrt())
 }

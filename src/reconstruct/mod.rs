@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use crate::calibration::{Camera, Rig};
 use crate::gpu::GpuContext;
 use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
+
 use crate::ingest::RgbaImage;
 
 pub use plane_sweep::DepthMap;
@@ -126,13 +127,19 @@ pub type Roi = (Point3<f64>, Point3<f64>);
 pub struct ReconstructSettings {
     /// Volume of interest; `None`: derived from the rig ([`default_roi`]).
     pub roi: Option<Roi>,
-    /// Coarse depth samples per pixel ray.
-    pub depth_samples: u32,
-    /// Fine samples over +-1 coarse step (max 16).
-    pub fine_samples: u32,
+    /// Pyramid levels (1 = full resolution only); each halves the size.
+    pub levels: u32,
+    /// Depth samples along each ray at the coarsest level (max 64).
+    pub coarse_samples: u32,
+    /// Depth samples around the coarser level's depth at finer levels (max 64).
+    pub refine_samples: u32,
+    /// Half-width of the refinement search at the second-coarsest level,
+    /// metres; each finer level searches 0.4 times the previous one.
+    pub refine_radius_m: f32,
     /// Minimum grey std-dev of a reference window (0..1) to attempt matching.
     pub min_texture_std: f32,
-    /// Spacing of the 3x3 matching window, pixels.
+    /// Spacing of the 3x3 matching window at full resolution, pixels
+    /// (1 px at coarser levels).
     pub window_dilation_px: f32,
     /// Neighbour views per reference view (max 4).
     pub max_neighbours: usize,
@@ -156,11 +163,13 @@ impl Default for ReconstructSettings {
     fn default() -> Self {
         Self {
             roi: None,
-            depth_samples: 128,
-            fine_samples: 9,
+            levels: 3,
+            coarse_samples: 40,
+            refine_samples: 7,
+            refine_radius_m: 0.2,
             min_texture_std: 0.01,
             window_dilation_px: 2.0,
-            max_neighbours: 4,
+            max_neighbours: 3,
             max_neighbour_angle_deg: 100.0,
             min_score: 0.5,
             min_consistent_views: 2,
@@ -326,38 +335,105 @@ pub fn prepare_views(rig: &Rig, images: &[Option<RgbaImage>]) -> Result<(Vec<Vie
     Ok((views, missing))
 }
 
-/// Packs views for the GPU: cameras with pixel offsets, and grey images.
+/// Halves a grey image (2x2 box filter; odd last row/column dropped).
+fn downsample(gray: &[f32], width: u32, height: u32) -> (Vec<f32>, u32, u32) {
+    let (w, h) = ((width / 2).max(1), (height / 2).max(1));
+    let at = |x: u32, y: u32| gray[(y.min(height - 1) * width + x.min(width - 1)) as usize];
+    let mut out = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            out.push(0.25 * (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1)));
+        }
+    }
+    (out, w, h)
+}
+
+/// Packs views for the GPU as an image pyramid: camera `level * V + view`
+/// is view `view` at `level` (0 = full resolution), with its pixel offset
+/// into the returned grey buffer.
 #[must_use]
-pub fn pack_views(views: &[View]) -> (Vec<CameraGpu>, Vec<f32>) {
-    let mut cameras = Vec::with_capacity(views.len());
+pub fn pack_views(views: &[View], levels: u32) -> (Vec<CameraGpu>, Vec<f32>) {
+    let mut per_level: Vec<Vec<(Camera, Vec<f32>)>> = Vec::new();
+    let full: Vec<(Camera, Vec<f32>)> = views
+        .iter()
+        .map(|view| {
+            let gray = view
+                .image
+                .rgba
+                .chunks_exact(4)
+                .map(|p| (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) / 255.0)
+                .collect();
+            (view.camera.clone(), gray)
+        })
+        .collect();
+    per_level.push(full);
+    for level in 1..levels.max(1) as usize {
+        let next = per_level[level - 1]
+            .iter()
+            .map(|(camera, gray)| {
+                let (small, w, h) = downsample(gray, camera.width, camera.height);
+                (camera.scaled(w, h), small)
+            })
+            .collect();
+        per_level.push(next);
+    }
+    let mut cameras = Vec::new();
     let mut gray = Vec::new();
-    for view in views {
-        cameras.push(CameraGpu::new(&view.camera, gray.len() as u32));
-        gray.extend(view.image.rgba.chunks_exact(4).map(|p| {
-            (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) / 255.0
-        }));
+    for level in &per_level {
+        for (camera, pixels) in level {
+            cameras.push(CameraGpu::new(camera, gray.len() as u32));
+            gray.extend_from_slice(pixels);
+        }
     }
     (cameras, gray)
 }
 
-/// Builds the sweep parameters of every view.
+/// Sweep parameters of view `r` at `level` (0 = full resolution) of a
+/// pyramid with `levels` levels and `view_count` views per level.
 #[must_use]
-pub fn sweep_jobs(views: &[View], roi: &Roi, settings: &ReconstructSettings) -> Vec<SweepParamsGpu> {
+pub fn sweep_params(
+    views: &[View],
+    r: usize,
+    level: u32,
+    prior_size: (u32, u32),
+    roi: &Roi,
+    settings: &ReconstructSettings,
+) -> SweepParamsGpu {
+    let levels = settings.levels.max(1);
     let centre = nalgebra::center(&roi.0, &roi.1);
-    (0..views.len())
-        .map(|r| {
-            let nbs = neighbours(views, r, &centre, settings);
-            let mut neighbour_slots = [0u32; 4];
-            neighbour_slots[..nbs.len()].copy_from_slice(&nbs);
-            SweepParamsGpu {
-                counts: [r as u32, nbs.len() as u32, settings.depth_samples, settings.fine_samples],
-                neighbours: neighbour_slots,
-                roi_min: [roi.0.x as f32, roi.0.y as f32, roi.0.z as f32, 0.0],
-                roi_max: [roi.1.x as f32, roi.1.y as f32, roi.1.z as f32, 0.0],
-                tuning: [settings.min_texture_std, 0.1, settings.window_dilation_px, 0.0],
-            }
-        })
-        .collect()
+    let base = (level as usize) * views.len();
+    let nbs = neighbours(views, r, &centre, settings);
+    let mut neighbour_slots = [0u32; 4];
+    for (slot, nb) in neighbour_slots.iter_mut().zip(&nbs) {
+        *slot = base as u32 + nb;
+    }
+    let coarsest = level + 1 == levels;
+    let refinements_done = levels - 1 - level; // 1 at the second-coarsest level
+    let radius_m = settings.refine_radius_m * 0.4f32.powi(refinements_done as i32 - 1);
+    SweepParamsGpu {
+        counts: [
+            (base + r) as u32,
+            nbs.len() as u32,
+            if coarsest { settings.coarse_samples } else { settings.refine_samples },
+            if coarsest {
+                0
+            } else if level == 0 {
+                2
+            } else {
+                1
+            },
+        ],
+        neighbours: neighbour_slots,
+        roi_min: [roi.0.x as f32, roi.0.y as f32, roi.0.z as f32, 0.0],
+        roi_max: [roi.1.x as f32, roi.1.y as f32, roi.1.z as f32, 0.0],
+        tuning: [
+            settings.min_texture_std,
+            0.1,
+            if level == 0 { settings.window_dilation_px } else { 1.0 },
+            if coarsest { 0.0 } else { radius_m },
+        ],
+        prior_size: [prior_size.0, prior_size.1, 0, 0],
+    }
 }
 
 /// Reconstructs one instant: `images[i]` is rig camera i's frame (or `None`).
@@ -379,20 +455,35 @@ pub fn reconstruct(
         return Err(ReconstructError::EmptyRoi(format!("min {:?} is not below max {:?}", roi.0, roi.1)));
     }
     let (views, missing) = prepare_views(rig, images)?;
-    let (cameras, gray) = pack_views(&views);
-    let jobs = sweep_jobs(&views, &roi, settings);
+    let levels = settings.levels.clamp(1, 5);
+    let (cameras, gray) = pack_views(&views, levels);
     let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
     let sweep_started = Instant::now();
-    let maps = match (settings.backend, ctx) {
-        (Backend::Gpu, Some(ctx)) => plane_sweep::PlaneSweep::new(ctx).run(ctx, &cameras, &gray, &jobs)?,
-        _ => jobs
-            .iter()
-            .map(|params| {
-                let (depth_m, score) = cpu_ref::sweep_cpu(params, &cameras, &gray);
-                DepthMap { depth_m, score }
-            })
-            .collect(),
+    let gpu = match (settings.backend, ctx) {
+        (Backend::Gpu, Some(ctx)) => {
+            let sweep = plane_sweep::PlaneSweep::new(ctx);
+            let inputs = sweep.upload(ctx, &cameras, &gray);
+            Some((ctx, sweep, inputs))
+        }
+        _ => None,
     };
+    let mut maps: Vec<DepthMap> = vec![DepthMap::default(); views.len()];
+    for level in (0..levels).rev() {
+        let mut next = Vec::with_capacity(views.len());
+        for (r, prior) in maps.iter().enumerate() {
+            let params = sweep_params(&views, r, level, (prior.width, prior.height), &roi, settings);
+            let map = match &gpu {
+                Some((ctx, sweep, inputs)) => sweep.run(ctx, inputs, &params, &prior.depth_m)?,
+                None => {
+                    let (depth_m, score) = cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
+                    let reference = cameras[params.counts[0] as usize];
+                    DepthMap { width: reference.size[0], height: reference.size[1], depth_m, score }
+                }
+            };
+            next.push(map);
+        }
+        maps = next;
+    }
     let sweep_ms = sweep_started.elapsed().as_secs_f64() * 1e3;
     let fusion_started = Instant::now();
     let cloud = fusion::fuse(&views, &maps, settings);

@@ -16,13 +16,24 @@ pub struct PlaneSweep {
     pipeline: wgpu::ComputePipeline,
 }
 
-/// One reference camera's result.
-#[derive(Debug, Clone)]
+/// One reference camera's result at one level.
+#[derive(Debug, Clone, Default)]
 pub struct DepthMap {
+    /// Width, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
     /// z-depth per pixel, metres (0 = none).
     pub depth_m: Vec<f32>,
     /// Photo-consistency score per pixel (NCC, -1 = none).
     pub score: Vec<f32>,
+}
+
+/// Packed cameras and grey images, resident on the GPU.
+pub struct SweepInputs {
+    cameras: Vec<CameraGpu>,
+    camera_buffer: wgpu::Buffer,
+    gray_buffer: wgpu::Buffer,
 }
 
 impl PlaneSweep {
@@ -33,53 +44,53 @@ impl PlaneSweep {
         let (layout, pipeline_layout) = storage_layout(
             &ctx.device,
             "plane sweep",
-            &[Access::Uniform, Access::ReadOnly, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite],
+            &[Access::Uniform, Access::ReadOnly, Access::ReadOnly, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite],
         );
         let pipeline = ctx.compute_pipeline("plane sweep", &module, &pipeline_layout, "sweep");
         Self { layout, pipeline }
     }
 
-    /// Sweeps every reference camera in `jobs` (one params block each).
+    /// Uploads all cameras (every view at every level) and grey pixels once.
+    #[must_use]
+    pub fn upload(&self, ctx: &GpuContext, cameras: &[CameraGpu], gray: &[f32]) -> SweepInputs {
+        SweepInputs {
+            cameras: cameras.to_vec(),
+            camera_buffer: ctx.storage_buffer("sweep cameras", bytemuck::cast_slice(cameras), wgpu::BufferUsages::empty()),
+            gray_buffer: ctx.storage_buffer("sweep grey", bytemuck::cast_slice(gray), wgpu::BufferUsages::empty()),
+        }
+    }
+
+    /// Runs one pass (one reference camera at one level); `prior` is the
+    /// coarser level's depth map (mode 1) or empty (mode 0).
     ///
     /// # Errors
     /// GPU validation or readback errors.
-    pub fn run(
-        &self,
-        ctx: &GpuContext,
-        cameras: &[CameraGpu],
-        gray: &[f32],
-        jobs: &[SweepParamsGpu],
-    ) -> Result<Vec<DepthMap>, GpuError> {
+    pub fn run(&self, ctx: &GpuContext, inputs: &SweepInputs, params: &SweepParamsGpu, prior: &[f32]) -> Result<DepthMap, GpuError> {
         ctx.with_validation("plane sweep", || {
-            let camera_buffer = ctx.storage_buffer("sweep cameras", bytemuck::cast_slice(cameras), wgpu::BufferUsages::empty());
-            let gray_buffer = ctx.storage_buffer("sweep grey", bytemuck::cast_slice(gray), wgpu::BufferUsages::empty());
-            let mut maps = Vec::with_capacity(jobs.len());
-            for params in jobs {
-                let reference = cameras[params.counts[0] as usize];
-                let (width, height) = (reference.size[0], reference.size[1]);
-                let bytes = u64::from(width) * u64::from(height) * 4;
-                let params_buffer = ctx.uniform_buffer("sweep params", bytemuck::bytes_of(params));
-                let depth_buffer = ctx.storage_buffer_zeroed("sweep depth", bytes);
-                let score_buffer = ctx.storage_buffer_zeroed("sweep score", bytes);
-                let bind_group = bind_buffers(
-                    &ctx.device,
-                    "plane sweep",
-                    &self.layout,
-                    &[&params_buffer, &camera_buffer, &gray_buffer, &depth_buffer, &score_buffer],
-                );
-                let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
-                {
-                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
-                    pass.set_pipeline(&self.pipeline);
-                    pass.set_bind_group(0, &bind_group, &[]);
-                    pass.dispatch_workgroups(width.div_ceil(SWEEP_WORKGROUP_EDGE), height.div_ceil(SWEEP_WORKGROUP_EDGE), 1);
-                }
-                ctx.queue.submit([encoder.finish()]);
-                let depth_m = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&depth_buffer, bytes)?);
-                let score = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&score_buffer, bytes)?);
-                maps.push(DepthMap { depth_m, score });
+            let reference = inputs.cameras[params.counts[0] as usize];
+            let (width, height) = (reference.size[0], reference.size[1]);
+            let bytes = u64::from(width) * u64::from(height) * 4;
+            let params_buffer = ctx.uniform_buffer("sweep params", bytemuck::bytes_of(params));
+            let prior_buffer = ctx.storage_buffer("sweep prior", bytemuck::cast_slice(prior), wgpu::BufferUsages::empty());
+            let depth_buffer = ctx.storage_buffer_zeroed("sweep depth", bytes);
+            let score_buffer = ctx.storage_buffer_zeroed("sweep score", bytes);
+            let bind_group = bind_buffers(
+                &ctx.device,
+                "plane sweep",
+                &self.layout,
+                &[&params_buffer, &inputs.camera_buffer, &inputs.gray_buffer, &prior_buffer, &depth_buffer, &score_buffer],
+            );
+            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
+                pass.set_pipeline(&self.pipeline);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(width.div_ceil(SWEEP_WORKGROUP_EDGE), height.div_ceil(SWEEP_WORKGROUP_EDGE), 1);
             }
-            Ok(maps)
+            ctx.queue.submit([encoder.finish()]);
+            let depth_m = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&depth_buffer, bytes)?);
+            let score = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&score_buffer, bytes)?);
+            Ok(DepthMap { width, height, depth_m, score })
         })
     }
 }

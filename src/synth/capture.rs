@@ -41,7 +41,7 @@ pub struct CaptureSettings {
 
 impl Default for CaptureSettings {
     fn default() -> Self {
-        Self { cameras: 8, width: 640, height: 360, fps: 25, duration_s: 2.0, supersample: 2, freeze_s: 1.0, write_videos: true }
+        Self { cameras: 8, width: 640, height: 360, fps: 25, duration_s: 1.2, supersample: 1, freeze_s: 0.6, write_videos: true }
     }
 }
 
@@ -147,4 +147,40 @@ pub fn write_capture(
         writer.finish()?;
     }
     Ok(SyntheticCapture { dir: dir.to_owned(), rig, manifest, freeze_frames, truth_depth_m })
+}
+
+/// Ground truth of a capture folder, for evaluation.
+#[derive(Debug, Clone)]
+pub struct Truth {
+    /// True surface samples inside the ROI (5 mm apart).
+    pub points: Vec<[f32; 3]>,
+    /// The capture's volume of interest.
+    pub roi: crate::reconstruct::Roi,
+}
+
+/// Spacing of ground-truth surface samples, metres.
+pub const TRUTH_SAMPLE_M: f64 = 0.005;
+
+/// Reads `rig.json`, `capture.json` and `truth/<id>.depth` of a capture.
+///
+/// # Errors
+/// Missing or malformed files, named.
+pub fn load_truth(dir: &Path) -> Result<Truth, SynthError> {
+    let rig = crate::calibration::load_rig(&dir.join("rig.json"))?;
+    let manifest_path = dir.join("capture.json");
+    let text = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
+    let manifest: CaptureManifest = serde_json::from_str(&text)
+        .map_err(|e| SynthError::Image { path: manifest_path.clone(), reason: e.to_string() })?;
+    let mut depth_maps = Vec::new();
+    for camera in &rig.cameras {
+        let path = dir.join("truth").join(format!("{}.depth", camera.id));
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        if bytes.len() != (camera.width * camera.height * 4) as usize {
+            return Err(SynthError::Image { path, reason: "depth map size does not match the rig".into() });
+        }
+        depth_maps.push(bytemuck::pod_collect_to_vec(&bytes));
+    }
+    let roi = (nalgebra::Point3::from(manifest.roi[0]), nalgebra::Point3::from(manifest.roi[1]));
+    let points = crate::reconstruct::eval::truth_from_depth_maps(&rig.cameras, &depth_maps, &roi, TRUTH_SAMPLE_M);
+    Ok(Truth { points, roi })
 }

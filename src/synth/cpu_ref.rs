@@ -171,11 +171,22 @@ fn shade(params: &RaycastParamsGpu, prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
 
 fn trace(params: &RaycastParamsGpu, primitives: &[PrimitiveGpu], ro: Vec3, rd: Vec3) -> (Vec3, f32) {
     let mut best = (NO_HIT, 0usize);
-    for (i, prim) in primitives.iter().enumerate() {
+    let mut i = 0usize;
+    while i < primitives.len() {
+        let prim = &primitives[i];
+        if prim.kind[0] == 5 {
+            let oc = ro - v3(prim.a);
+            let b = oc.dot(rd);
+            let h = b * b - (oc.dot(oc) - prim.a[3] * prim.a[3]);
+            let missed = h < 0.0 || -b + h.sqrt() < 0.0 || -b - h.sqrt() > best.0;
+            i += 1 + if missed { prim.kind[1] as usize } else { 0 };
+            continue;
+        }
         let t = intersect(prim, ro, rd);
         if t > MIN_T && t < best.0 {
             best = (t, i);
         }
+        i += 1;
     }
     if best.0 >= NO_HIT {
         let s = (rd.z * 2.0).clamp(0.0, 1.0);
@@ -205,8 +216,10 @@ pub fn raycast_cpu(camera: &Camera, primitives: &[PrimitiveGpu], supersample: u3
         .into_par_iter()
         .map(|index| {
             let (x, y) = ((index % width) as f32, (index / width) as f32);
-            let mut sum = Vec3::ZERO;
-            for sy in 0..ss {
+            let centre = ray(x, y);
+            let (centre_color, t) = trace(&params, primitives, ro, world_from_cam_dir(centre).normalize());
+            let mut sum = if ss == 1 { centre_color } else { Vec3::ZERO };
+            for sy in (0..ss).filter(|_| ss > 1) {
                 for sx in 0..ss {
                     let ox = (sx as f32 + 0.5) / ss as f32 - 0.5;
                     let oy = (sy as f32 + 0.5) / ss as f32 - 0.5;
@@ -214,8 +227,6 @@ pub fn raycast_cpu(camera: &Camera, primitives: &[PrimitiveGpu], supersample: u3
                     sum += trace(&params, primitives, ro, rd).0;
                 }
             }
-            let centre = ray(x, y);
-            let (_, t) = trace(&params, primitives, ro, world_from_cam_dir(centre).normalize());
             let depth = if t >= NO_HIT { 0.0 } else { t / centre.length() };
             (pack_rgba8(sum / (ss * ss) as f32), depth)
         })

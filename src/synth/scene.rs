@@ -24,6 +24,9 @@ pub enum PrimitiveKind {
     Box = 3,
     /// Inside of a vertical cylinder around z: radius `a.w`, height `b.w`.
     Stands = 4,
+    /// Bounding sphere (`a.xyz`, `a.w`) of the next `kind.y` primitives;
+    /// rays that miss it skip them.
+    Group = 5,
 }
 
 /// Texture description: two colours, a frequency (1/m), and whether the
@@ -86,6 +89,8 @@ const CROWD: Material = Material {
 
 /// Height of a figure's hip joint above the ground, metres.
 const HIP_HEIGHT_M: f32 = 0.95;
+/// Radius of a figure's bounding sphere around (base, 0.95 m), metres.
+const FIGURE_BOUND_M: f32 = 1.25;
 /// Thigh and shin length, metres.
 const LEG_SEGMENT_M: f32 = 0.46;
 
@@ -98,6 +103,8 @@ impl Figure {
         let at = |p: [f32; 3], fwd: f32, lat: f32, up: f32| {
             [p[0] + f[0] * fwd + l[0] * lat, p[1] + f[1] * fwd + l[1] * lat, p[2] + up]
         };
+        let group_index = out.len();
+        out.push(primitive(PrimitiveKind::Group, [base[0], base[1], 0.95, FIGURE_BOUND_M], [0.0; 4], self.skin));
         let bob = 0.03 * (2.0 * phase_rad).cos();
         let hip = [base[0], base[1], HIP_HEIGHT_M + bob];
         let neck = at(hip, 0.03, 0.0, 0.52);
@@ -120,6 +127,7 @@ impl Figure {
             out.push(capsule(shoulder, elbow, 0.055, self.shirt));
             out.push(capsule(elbow, wrist, 0.045, self.skin));
         }
+        out[group_index].kind[1] = (out.len() - group_index - 1) as u32;
     }
 }
 
