@@ -335,6 +335,22 @@ pub fn prepare_views(rig: &Rig, images: &[Option<RgbaImage>]) -> Result<(Vec<Vie
     Ok((views, missing))
 }
 
+/// Narrowest image the coarsest pyramid level may have, pixels: below it
+/// the 5x5 window covers too much of the scene to match reliably.
+const MIN_COARSE_WIDTH_PX: u32 = 160;
+
+/// Pyramid levels actually used: at most `requested`, and no more than keep
+/// the coarsest level at least [`MIN_COARSE_WIDTH_PX`] wide.
+#[must_use]
+pub fn effective_levels(views: &[View], requested: u32) -> u32 {
+    let narrowest = views.iter().map(|v| v.camera.width).min().unwrap_or(0);
+    let mut levels = 1;
+    while levels < requested.clamp(1, 5) && narrowest >> levels >= MIN_COARSE_WIDTH_PX {
+        levels += 1;
+    }
+    levels
+}
+
 /// Halves a grey image (2x2 box filter; odd last row/column dropped).
 fn downsample(gray: &[f32], width: u32, height: u32) -> (Vec<f32>, u32, u32) {
     let (w, h) = ((width / 2).max(1), (height / 2).max(1));
@@ -455,7 +471,7 @@ pub fn reconstruct(
         return Err(ReconstructError::EmptyRoi(format!("min {:?} is not below max {:?}", roi.0, roi.1)));
     }
     let (views, missing) = prepare_views(rig, images)?;
-    let levels = settings.levels.clamp(1, 5);
+    let levels = effective_levels(&views, settings.levels);
     let (cameras, gray) = pack_views(&views, levels);
     let prepare_ms = started.elapsed().as_secs_f64() * 1e3;
     let sweep_started = Instant::now();
@@ -467,11 +483,12 @@ pub fn reconstruct(
         }
         _ => None,
     };
+    let level_settings = ReconstructSettings { levels, ..settings.clone() };
     let mut maps: Vec<DepthMap> = vec![DepthMap::default(); views.len()];
     for level in (0..levels).rev() {
         let mut next = Vec::with_capacity(views.len());
         for (r, prior) in maps.iter().enumerate() {
-            let params = sweep_params(&views, r, level, (prior.width, prior.height), &roi, settings);
+            let params = sweep_params(&views, r, level, (prior.width, prior.height), &roi, &level_settings);
             let map = match &gpu {
                 Some((ctx, sweep, inputs)) => sweep.run(ctx, inputs, &params, &prior.depth_m)?,
                 None => {

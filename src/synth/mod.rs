@@ -9,7 +9,7 @@
 
 mod capture;
 pub mod cpu_ref;
-mod raycast;
+pub mod raycast;
 pub mod scene;
 
 pub use capture::{CaptureManifest, CaptureSettings, SyntheticCapture, TRUTH_SAMPLE_M, Truth, load_truth, write_capture};
