@@ -101,7 +101,7 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         time: f64,
         /// Volume of interest "xmin,ymin,zmin,xmax,ymax,zmax" (metres).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         roi: Option<String>,
         /// Run the sweep on the CPU reference instead of the GPU.
         #[arg(long)]
@@ -138,7 +138,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// Volume of interest "xmin,ymin,zmin,xmax,ymax,zmax" (metres).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         roi: Option<String>,
         /// Render this PLY instead of reconstructing.
         #[arg(long)]

@@ -1,0 +1,79 @@
+//! A rendered view compared with a golden image, with a tolerance.
+//!
+//! Goldens live in `fixtures/golden/` and are made on the software adapter
+//! (lavapipe). A missing golden is written locally but fails when `CI` is
+//! set. A failing comparison writes `<name>-actual.png` and
+//! `<name>-difference.png` beside the golden.
+
+mod common;
+
+use std::path::PathBuf;
+
+use timeslice::reconstruct::PointCloud;
+use timeslice::render::{CameraPath, OrbitPath, SplatRenderer, SplatStyle};
+use timeslice::synth::{Scene, cpu_ref::raycast_cpu, demo_rig};
+
+/// Per-channel difference above which a pixel counts as failing.
+const PIXEL_THRESHOLD: u8 = 12;
+/// Largest fraction of failing pixels.
+const MAX_FAILING_FRACTION: f64 = 0.005;
+
+fn compare_with_golden(name: &str, rgba: &[u8], width: u32, height: u32) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
+    let golden_path = dir.join(format!("{name}.png"));
+    let save = |path: &PathBuf, pixels: &[u8]| image::save_buffer(path, pixels, width, height, image::ExtendedColorType::Rgba8).unwrap();
+    if !golden_path.exists() {
+        save(&golden_path, rgba);
+        assert!(std::env::var_os("CI").is_none(), "golden {} was missing (written now; commit it)", golden_path.display());
+        return;
+    }
+    let golden = image::open(&golden_path).unwrap().to_rgba8();
+    assert_eq!((golden.width(), golden.height()), (width, height), "golden size");
+    let mut difference = Vec::with_capacity(rgba.len());
+    let mut failing = 0usize;
+    for (a, b) in rgba.chunks_exact(4).zip(golden.as_raw().chunks_exact(4)) {
+        let d = (0..3).map(|k| a[k].abs_diff(b[k])).max().unwrap_or(0);
+        failing += usize::from(d > PIXEL_THRESHOLD);
+        difference.extend([d.saturating_mul(8), d.saturating_mul(8), d.saturating_mul(8), 255]);
+    }
+    let fraction = failing as f64 / (width * height) as f64;
+    if fraction > MAX_FAILING_FRACTION {
+        save(&dir.join(format!("{name}-actual.png")), rgba);
+        save(&dir.join(format!("{name}-difference.png")), &difference);
+        panic!("{name}: {:.3}% pixels differ by more than {PIXEL_THRESHOLD}/255 (limit {:.3}%)", fraction * 100.0, MAX_FAILING_FRACTION * 100.0);
+    }
+}
+
+/// A cloud from exact geometry: two cameras' ground-truth depth maps of the
+/// demo scene, unprojected with their colours (no reconstruction involved,
+/// so the golden tests the renderer alone).
+fn truth_cloud() -> PointCloud {
+    let rig = demo_rig(8, 320, 180);
+    let primitives = Scene::default().primitives_at(0.6);
+    let mut cloud = PointCloud::default();
+    for camera in [&rig.cameras[0], &rig.cameras[3], &rig.cameras[6]] {
+        let image = raycast_cpu(camera, &primitives, 1);
+        for (i, &depth) in image.depth_m.iter().enumerate() {
+            let pixel = nalgebra::Point2::new((i % 320) as f64, (i / 320) as f64);
+            let p = camera.unproject(&pixel, f64::from(depth));
+            if depth <= 0.0 || p.coords.xy().norm() > 4.0 {
+                continue;
+            }
+            cloud.positions_in_world.push([p.x as f32, p.y as f32, p.z as f32]);
+            cloud.colors.push([image.rgba[i * 4], image.rgba[i * 4 + 1], image.rgba[i * 4 + 2]]);
+            cloud.radii_m.push((0.8 * f64::from(depth) / camera.fx) as f32);
+        }
+    }
+    cloud
+}
+
+#[test]
+fn orbit_view_matches_golden() {
+    let ctx = common::gpu();
+    let cloud = truth_cloud();
+    let renderer = SplatRenderer::new(&ctx);
+    let path = CameraPath::Orbit(OrbitPath { start_angle_deg: 20.0, ..OrbitPath::default() });
+    let camera = path.camera_at(0.0, 320, 180).unwrap();
+    let rgba = renderer.render(&ctx, &renderer.upload(&ctx, &cloud), &renderer.target(&ctx, 320, 180), &camera, &SplatStyle::default()).unwrap();
+    compare_with_golden("orbit_view", &rgba, 320, 180);
+}
