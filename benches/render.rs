@@ -1,1 +1,110 @@
-fn main(){}
+//! Splat rendering at 1920x1080 (the demo's cloud, and 1M points) and, as
+//! the baseline measured in the same run, x264 encoding of 1080p frames.
+//! The ratio render fps / encode fps says whether rendering can bottleneck
+//! the output (goal: >= 2).
+//!
+//! `BENCH_SMOKE=1` shrinks frames to 320x180 and clouds to 20k points.
+
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use timeslice::gpu::GpuContext;
+use timeslice::output::{Destination, EncoderSettings, VideoWriter};
+use timeslice::reconstruct::PointCloud;
+use timeslice::render::{CameraPath, OrbitPath, SplatRenderer, SplatStyle};
+use timeslice::synth::{Raycaster, Scene, demo_rig};
+
+/// The demo scene's exact visible surfaces, as the reconstruction sees them.
+fn scene_cloud(ctx: &GpuContext, width: u32) -> PointCloud {
+    let rig = demo_rig(8, width, width * 9 / 16);
+    let raycaster = Raycaster::new(ctx);
+    let primitives = Scene::default().primitives_at(0.6);
+    let (roi_min, roi_max) = Scene::roi();
+    let mut cloud = PointCloud::default();
+    for camera in &rig.cameras {
+        let Ok(image) = raycaster.render(ctx, camera, &primitives, 1) else { continue };
+        for (i, &depth) in image.depth_m.iter().enumerate() {
+            let pixel = nalgebra::Point2::new((i as u32 % camera.width) as f64, (i as u32 / camera.width) as f64);
+            let p = camera.unproject(&pixel, f64::from(depth));
+            let inside = (0..3).all(|k| p[k] >= roi_min[k] && p[k] <= roi_max[k]);
+            if depth > 0.0 && inside {
+                cloud.positions_in_world.push([p.x as f32, p.y as f32, p.z as f32]);
+                cloud.colors.push([image.rgba[i * 4], image.rgba[i * 4 + 1], image.rgba[i * 4 + 2]]);
+                cloud.radii_m.push((0.8 * f64::from(depth) / camera.fx) as f32);
+            }
+        }
+    }
+    cloud
+}
+
+fn random_cloud(points: usize) -> PointCloud {
+    let mut cloud = PointCloud::default();
+    let mut state = 0x2545_f491_u32;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state as f32 / u32::MAX as f32
+    };
+    for _ in 0..points {
+        cloud.positions_in_world.push([next() * 6.0 - 3.0, next() * 6.0 - 3.0, next() * 2.0]);
+        cloud.colors.push([(next() * 255.0) as u8, (next() * 255.0) as u8, (next() * 255.0) as u8]);
+        cloud.radii_m.push(0.01);
+    }
+    cloud
+}
+
+fn bench_render(c: &mut Criterion) {
+    let smoke = std::env::var_os("BENCH_SMOKE").is_some();
+    let (width, height) = if smoke { (320, 180) } else { (1920, 1080) };
+    let Ok(ctx) = GpuContext::new() else {
+        eprintln!("no GPU adapter: run scripts/setup.sh");
+        return;
+    };
+    let renderer = SplatRenderer::new(&ctx);
+    let target = renderer.target(&ctx, width, height);
+    let path = CameraPath::Orbit(OrbitPath::default());
+    let style = SplatStyle::default();
+    let clouds = [
+        ("demo_cloud", scene_cloud(&ctx, if smoke { 160 } else { 640 })),
+        ("1M_points", random_cloud(if smoke { 20_000 } else { 1_000_000 })),
+    ];
+    let mut group = c.benchmark_group(format!("render_{width}x{height}"));
+    group.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_secs(if smoke { 1 } else { 5 }));
+    group.throughput(Throughput::Elements(1));
+    let mut frames = Vec::new();
+    for (name, cloud) in &clouds {
+        let gpu_cloud = renderer.upload(&ctx, cloud);
+        let mut frame_index = 0u32;
+        group.bench_function(format!("{name}_{}pts", cloud.len()), |b| {
+            b.iter(|| {
+                let camera = path.camera_at(f64::from(frame_index % 180) / 30.0, width, height).unwrap_or_else(|| unreachable!());
+                frame_index += 1;
+                renderer.render(&ctx, &gpu_cloud, &target, &camera, &style).unwrap_or_default()
+            });
+        });
+        if let Some(camera) = path.camera_at(1.0, width, height) {
+            frames.push(renderer.render(&ctx, &gpu_cloud, &target, &camera, &style).unwrap_or_default());
+        }
+    }
+    // Baseline: x264 (ultrafast, zerolatency) on the same frames, 30 per iteration.
+    const FRAMES_PER_ITERATION: u64 = 30;
+    group.throughput(Throughput::Elements(FRAMES_PER_ITERATION));
+    let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+    group.bench_function("x264_encode", |b| {
+        b.iter(|| {
+            let destination = Destination::File(dir.path().join("bench.mp4"));
+            let mut writer = VideoWriter::open(destination, EncoderSettings::broadcast(width, height, 30)).unwrap_or_else(|e| panic!("{e}"));
+            for i in 0..FRAMES_PER_ITERATION {
+                writer.push_rgba(frames[(i % 2) as usize].clone()).unwrap_or_else(|e| panic!("{e}"));
+            }
+            writer.finish().unwrap_or_else(|e| panic!("{e}"))
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_render);
+criterion_main!(benches);

@@ -35,10 +35,12 @@ fn synthetic_videos_are_ingested_into_complete_frame_sets() {
     assert_eq!(report.buffer.len(), 10);
     let frozen = report.buffer.freeze(capture.manifest.freeze_ns).unwrap();
     assert_eq!(frozen.capture_ns, 200_000_000);
-    // Decoded frames resemble the exact ones (H.264 near-lossless).
+    // Decoded frames resemble the exact ones (H.264 at quantizer 10 and
+    // 4:2:0 chroma: small differences at colour edges).
     let decoded = frozen.frames[1].as_ref().unwrap();
-    let close = common::fraction_close(&decoded.image.rgba, &capture.freeze_frames[1], 12);
-    assert!(close > 0.95, "decoded frame differs: {close:.3}");
+    let total: u64 = decoded.image.rgba.iter().zip(&capture.freeze_frames[1]).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+    let mean_abs_error = total as f64 / decoded.image.rgba.len() as f64;
+    assert!(mean_abs_error < 6.0, "decoded frame differs by {mean_abs_error:.2} levels on average");
 }
 
 #[test]

@@ -37,7 +37,6 @@ fn every_shader_validates_and_matches_dispatch_constants() {
     let expected: BTreeMap<(&str, &str), [u32; 3]> = [
         (("synth/raycast.wgsl", "main"), [timeslice::synth::raycast::RAYCAST_WORKGROUP_EDGE, timeslice::synth::raycast::RAYCAST_WORKGROUP_EDGE, 1]),
         (("reconstruct/plane_sweep.wgsl", "sweep"), [timeslice::reconstruct::plane_sweep::SWEEP_WORKGROUP_EDGE, timeslice::reconstruct::plane_sweep::SWEEP_WORKGROUP_EDGE, 1]),
-        (("render/splat.wgsl", "clear"), [timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE, timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE, 1]),
         (("render/splat.wgsl", "resolve"), [timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE, timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE, 1]),
         (("render/splat.wgsl", "splat_depth"), [timeslice::render::SPLAT_POINT_WORKGROUP, 1, 1]),
         (("render/splat.wgsl", "splat_color"), [timeslice::render::SPLAT_POINT_WORKGROUP, 1, 1]),

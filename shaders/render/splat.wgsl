@@ -1,13 +1,15 @@
-// Compute-shader point splatting (after Schuetz et al. 2021), four passes:
-//   clear        per pixel: depth = max, colour sums = 0
-//   splat_depth  per point: atomicMin of the splat's depth over its disc
+// Compute-shader point splatting (after Schuetz et al. 2021). The host
+// zeroes `depth_bits` and `color_sums` (clear_buffer: plain memset, where
+// atomic stores would be locked instructions on a CPU adapter), then:
+//   splat_depth  per point: atomicMax of the splat's inverted depth bits
+//                over its disc (0 = empty, larger = nearer)
 //   splat_color  per point: where the splat is within `tuning.x` (relative)
 //                of the nearest depth, atomically add weighted colour
 //   resolve      per pixel: average colour; small holes (pixels surrounded
 //                by covered pixels in most directions) are filled from
 //                their neighbours; the rest gets the background gradient.
-// Positive f32 depths compare like their u32 bit patterns, so atomicMin on
-// the bits is a depth test. Integer sums make the result order-independent.
+// Positive f32 depths compare like their u32 bit patterns, so atomicMax on
+// the inverted bits (0xffffffff - bits) is a depth test with 0 as "empty". Integer sums make the result order-independent.
 // Twins: `PointGpu`, `SplatViewGpu` (src/gpu/gpu_types.rs); CPU reference
 // src/render/cpu_ref.rs (keep in step).
 
@@ -36,7 +38,6 @@ struct View {
 @group(0) @binding(3) var<storage, read_write> color_sums: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> color_out: array<u32>;
 
-const EMPTY_DEPTH: u32 = 0xffffffffu;
 const POINT_WORKGROUP: u32 = 256u;
 
 struct Splat {
@@ -67,19 +68,6 @@ fn point_index(gid: vec3<u32>, groups: vec3<u32>) -> u32 {
     return gid.x + gid.y * groups.x * POINT_WORKGROUP;
 }
 
-@compute @workgroup_size(16, 16, 1)
-fn clear(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let cam = view.camera;
-    if gid.x >= cam.size.x || gid.y >= cam.size.y {
-        return;
-    }
-    let i = gid.y * cam.size.x + gid.x;
-    atomicStore(&depth_bits[i], EMPTY_DEPTH);
-    for (var c = 0u; c < 4u; c = c + 1u) {
-        atomicStore(&color_sums[i * 4u + c], 0u);
-    }
-}
-
 @compute @workgroup_size(256, 1, 1)
 fn splat_depth(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let index = point_index(gid, groups);
@@ -95,7 +83,7 @@ fn splat_depth(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let reach = i32(ceil(s.radius_px));
     let cx = i32(round(s.centre.x));
     let cy = i32(round(s.centre.y));
-    let depth = bitcast<u32>(s.depth);
+    let inverted_depth = 0xffffffffu - bitcast<u32>(s.depth);
     for (var dy = -reach; dy <= reach; dy = dy + 1) {
         for (var dx = -reach; dx <= reach; dx = dx + 1) {
             let x = cx + dx;
@@ -104,7 +92,7 @@ fn splat_depth(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
             if x < 0 || y < 0 || x >= width || y >= height || dot(offset, offset) > s.radius_px * s.radius_px {
                 continue;
             }
-            atomicMin(&depth_bits[u32(y * width + x)], depth);
+            atomicMax(&depth_bits[u32(y * width + x)], inverted_depth);
         }
     }
 }
@@ -136,7 +124,7 @@ fn splat_color(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
                 continue;
             }
             let i = u32(y * width + x);
-            let nearest = bitcast<f32>(atomicLoad(&depth_bits[i]));
+            let nearest = bitcast<f32>(0xffffffffu - atomicLoad(&depth_bits[i]));
             if s.depth > nearest * (1.0 + view.tuning.x) {
                 continue;
             }
@@ -169,6 +157,23 @@ fn covered_colour(i: u32) -> vec4<f32> {
     );
 }
 
+// First covered pixel from `p` along `step` within the fill radius:
+// (colour, 1) or zero.
+fn probe(p: vec2<i32>, step: vec2<i32>) -> vec4<f32> {
+    let cam = view.camera;
+    for (var k = 1; k <= i32(view.counts.z); k = k + 1) {
+        let q = p + step * k;
+        if q.x < 0 || q.y < 0 || q.x >= i32(cam.size.x) || q.y >= i32(cam.size.y) {
+            break;
+        }
+        let c = covered_colour(u32(q.y) * cam.size.x + u32(q.x));
+        if c.w > 0.0 {
+            return c;
+        }
+    }
+    return vec4<f32>(0.0);
+}
+
 @compute @workgroup_size(16, 16, 1)
 fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cam = view.camera;
@@ -181,33 +186,24 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
         color_out[i] = pack_rgb(own.rgb);
         return;
     }
-    // Hole fill: walk 8 directions up to the fill radius; fill when at
-    // least 6 directions meet a covered pixel (inside a surface, not beside it).
-    let reach = i32(view.counts.z);
-    var sum = vec3<f32>(0.0);
-    var hits = 0u;
-    var directions = array<vec2<i32>, 8>(
-        vec2<i32>(1, 0), vec2<i32>(1, 1), vec2<i32>(0, 1), vec2<i32>(-1, 1),
-        vec2<i32>(-1, 0), vec2<i32>(-1, -1), vec2<i32>(0, -1), vec2<i32>(1, -1),
-    );
-    for (var d = 0; d < 8; d = d + 1) {
-        let step = directions[d];
-        for (var k = 1; k <= reach; k = k + 1) {
-            let x = i32(gid.x) + step.x * k;
-            let y = i32(gid.y) + step.y * k;
-            if x < 0 || y < 0 || x >= i32(cam.size.x) || y >= i32(cam.size.y) {
-                break;
-            }
-            let c = covered_colour(u32(y) * cam.size.x + u32(x));
-            if c.w > 0.0 {
-                sum = sum + c.rgb;
-                hits = hits + 1u;
-                break;
-            }
+    // Hole fill: probe 8 directions up to the fill radius; fill when at
+    // least 6 meet a covered pixel (inside a surface, not beside it). Stop
+    // as soon as 6 hits are out of reach: background pixels leave after 3.
+    let p = vec2<i32>(i32(gid.x), i32(gid.y));
+    var found = probe(p, vec2<i32>(1, 0));
+    found = found + probe(p, vec2<i32>(-1, 0));
+    found = found + probe(p, vec2<i32>(0, 1));
+    if found.w >= 1.0 {
+        found = found + probe(p, vec2<i32>(0, -1));
+        found = found + probe(p, vec2<i32>(1, 1));
+        if found.w >= 3.0 {
+            found = found + probe(p, vec2<i32>(-1, -1));
+            found = found + probe(p, vec2<i32>(1, -1));
+            found = found + probe(p, vec2<i32>(-1, 1));
         }
     }
-    if hits >= 6u {
-        color_out[i] = pack_rgb(sum / f32(hits));
+    if found.w >= 6.0 {
+        color_out[i] = pack_rgb(found.rgb / found.w);
         return;
     }
     let t = f32(gid.y) / max(f32(cam.size.y) - 1.0, 1.0);

@@ -27,6 +27,9 @@ use gstreamer_video::prelude::*;
 
 use crate::calibration::Camera;
 
+/// How long one appsink pull waits before the bus is checked for errors.
+const PULL_TIMEOUT_MS: u64 = 100;
+
 /// Errors of the ingest stage.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -245,16 +248,19 @@ fn pull_frames(
     events: &Sender<IngestEvent>,
 ) -> Result<(), IngestError> {
     loop {
-        let Ok(sample) = sink.pull_sample() else {
+        // An upstream error does not wake a blocked appsink: poll with a
+        // timeout and look at the bus in between.
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(PULL_TIMEOUT_MS)) else {
             if sink.is_eos() {
                 return Ok(());
             }
-            return Err(pipeline_error(pipeline, &camera.id).unwrap_or_else(|| IngestError::Pipeline {
-                camera: camera.id.clone(),
-                element_path: "sink".into(),
-                error: "stream stopped".into(),
-                debug: String::new(),
-            }));
+            if let Some(error) = pipeline_error(pipeline, &camera.id) {
+                return Err(error);
+            }
+            if sink.current_state() == gst::State::Null {
+                return Ok(()); // stopped by its owner
+            }
+            continue;
         };
         let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else { continue };

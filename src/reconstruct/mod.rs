@@ -164,8 +164,8 @@ impl Default for ReconstructSettings {
         Self {
             roi: None,
             levels: 3,
-            coarse_samples: 40,
-            refine_samples: 7,
+            coarse_samples: 32,
+            refine_samples: 5,
             refine_radius_m: 0.2,
             min_texture_std: 0.01,
             window_dilation_px: 2.0,

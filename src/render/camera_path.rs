@@ -203,6 +203,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn example_template_is_the_default_orbit() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/paths/orbit_360.json");
+        assert_eq!(CameraPath::load(&path).unwrap(), CameraPath::Orbit(OrbitPath::default()));
+    }
+
+    #[test]
     fn orbit_starts_ends_and_validates() {
         let path = CameraPath::Orbit(OrbitPath::default());
         let start = path.camera_at(0.0, 1280, 720).unwrap();

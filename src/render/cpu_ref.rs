@@ -54,18 +54,19 @@ pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Ve
     let points = gpu_points(cloud);
     let view = splat_view(camera, points.len(), style);
     let (width, height) = (camera.width as usize, camera.height as usize);
-    let mut depth = vec![u32::MAX; width * height];
+    // Inverted depth bits, 0 = empty (as the shader).
+    let mut depth = vec![0u32; width * height];
     let mut sums = vec![[0u32; 4]; width * height];
     let splats: Vec<(usize, Splat)> = points.iter().enumerate().filter_map(|(i, p)| Some((i, project_point(&view, p)?))).collect();
     for (_, s) in &splats {
-        let bits = s.depth.to_bits();
-        for_each_pixel(&view, s, |i, _| depth[i] = depth[i].min(bits));
+        let inverted = u32::MAX - s.depth.to_bits();
+        for_each_pixel(&view, s, |i, _| depth[i] = depth[i].max(inverted));
     }
     for (index, s) in &splats {
         let c = points[*index].color_rgba;
         let rgb = [c & 0xff, (c >> 8) & 0xff, (c >> 16) & 0xff];
         for_each_pixel(&view, s, |i, r2| {
-            if s.depth > f32::from_bits(depth[i]) * (1.0 + view.tuning[0]) {
+            if s.depth > f32::from_bits(u32::MAX - depth[i]) * (1.0 + view.tuning[0]) {
                 return;
             }
             let weight = (255.0 - 191.0 * r2) as u32;
@@ -86,7 +87,18 @@ pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Ve
         let q = c.clamp(Vec3::ZERO, Vec3::splat(255.0)) + Vec3::splat(0.5);
         [q.x as u8, q.y as u8, q.z as u8, 255]
     };
-    const DIRECTIONS: [(i32, i32); 8] = [(1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (1, -1)];
+    let probe = |x: usize, y: usize, (sx, sy): (i32, i32)| {
+        for k in 1..=view.counts[2] as i32 {
+            let (nx, ny) = (x as i32 + sx * k, y as i32 + sy * k);
+            if nx < 0 || ny < 0 || nx >= width as i32 || ny >= height as i32 {
+                break;
+            }
+            if let Some(c) = covered(ny as usize * width + nx as usize) {
+                return Some(c);
+            }
+        }
+        None
+    };
     let mut out = Vec::with_capacity(width * height * 4);
     for y in 0..height {
         for x in 0..width {
@@ -94,19 +106,19 @@ pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Ve
                 out.extend(pack(c));
                 continue;
             }
+            // Same probe order and early exits as the shader.
             let (mut sum, mut hits) = (Vec3::ZERO, 0u32);
-            for (sx, sy) in DIRECTIONS {
-                for k in 1..=view.counts[2] as i32 {
-                    let (nx, ny) = (x as i32 + sx * k, y as i32 + sy * k);
-                    if nx < 0 || ny < 0 || nx >= width as i32 || ny >= height as i32 {
-                        break;
-                    }
-                    if let Some(c) = covered(ny as usize * width + nx as usize) {
+            let mut look = |directions: &[(i32, i32)]| {
+                for &direction in directions {
+                    if let Some(c) = probe(x, y, direction) {
                         sum += c;
                         hits += 1;
-                        break;
                     }
                 }
+                hits
+            };
+            if look(&[(1, 0), (-1, 0), (0, 1)]) >= 1 && look(&[(0, -1), (1, 1)]) >= 3 {
+                look(&[(-1, -1), (1, -1), (-1, 1)]);
             }
             if hits >= 6 {
                 out.extend(pack(sum / hits as f32));

@@ -1,6 +1,9 @@
 //! GPU driver of `shaders/render/splat.wgsl`: the cloud is uploaded once,
-//! each frame runs clear -> splat_depth -> splat_color -> resolve in one
-//! command buffer, then the RGBA frame is read back.
+//! each frame clears the depth and colour-sum buffers, runs splat_depth ->
+//! splat_color -> resolve in one command buffer, then reads the RGBA frame
+//! back.
+
+use bytemuck::Zeroable;
 
 use crate::calibration::Camera;
 use crate::gpu::gpu_types::{CameraGpu, PointGpu, SplatViewGpu};
@@ -33,9 +36,9 @@ impl Default for SplatStyle {
     fn default() -> Self {
         Self {
             max_radius_px: 6,
-            hole_fill_px: 4,
+            hole_fill_px: 2,
             depth_tolerance: 0.01,
-            radius_scale: 1.0,
+            radius_scale: 0.7,
             background_top: [0.35, 0.55, 0.85],
             background_bottom: [0.75, 0.82, 0.9],
         }
@@ -113,14 +116,13 @@ impl RenderTarget {
 /// Compiled splat pipelines.
 pub struct SplatRenderer {
     layout: wgpu::BindGroupLayout,
-    clear: wgpu::ComputePipeline,
     depth: wgpu::ComputePipeline,
     color: wgpu::ComputePipeline,
     resolve: wgpu::ComputePipeline,
 }
 
 impl SplatRenderer {
-    /// Compiles the four passes (one module, one shared layout).
+    /// Compiles the three passes (one module, one shared layout).
     #[must_use]
     pub fn new(ctx: &GpuContext) -> Self {
         let module = ctx.shader_module("splat", &crate::gpu::with_common(crate::shader!("render/splat.wgsl")));
@@ -130,17 +132,17 @@ impl SplatRenderer {
             &[Access::Uniform, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
         );
         let make = |entry: &str| ctx.compute_pipeline(entry, &module, &pipeline_layout, entry);
-        Self { clear: make("clear"), depth: make("splat_depth"), color: make("splat_color"), resolve: make("resolve"), layout }
+        Self { depth: make("splat_depth"), color: make("splat_color"), resolve: make("resolve"), layout }
     }
 
     /// Uploads a cloud.
     #[must_use]
     pub fn upload(&self, ctx: &GpuContext, cloud: &PointCloud) -> GpuCloud {
         let points = gpu_points(cloud);
-        GpuCloud {
-            buffer: ctx.storage_buffer("splat points", bytemuck::cast_slice(&points), wgpu::BufferUsages::empty()),
-            count: points.len(),
-        }
+        let count = points.len();
+        // A binding must hold at least one point, even for an empty cloud.
+        let padded = if points.is_empty() { vec![PointGpu::zeroed()] } else { points };
+        GpuCloud { buffer: ctx.storage_buffer("splat points", bytemuck::cast_slice(&padded), wgpu::BufferUsages::empty()), count }
     }
 
     /// Allocates frame buffers for `width` x `height`.
@@ -186,8 +188,9 @@ impl SplatRenderer {
             let pixel_groups = (target.width.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE), target.height.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE));
             let point_groups = dispatch_size(cloud.count as u32, SPLAT_POINT_WORKGROUP);
             let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("splat") });
+            encoder.clear_buffer(&target.depth, 0, None);
+            encoder.clear_buffer(&target.sums, 0, None);
             for (pipeline, groups) in [
-                (&self.clear, pixel_groups),
                 (&self.depth, point_groups),
                 (&self.color, point_groups),
                 (&self.resolve, pixel_groups),

@@ -41,7 +41,7 @@ pub struct CaptureSettings {
 
 impl Default for CaptureSettings {
     fn default() -> Self {
-        Self { cameras: 8, width: 640, height: 360, fps: 25, duration_s: 1.2, supersample: 1, freeze_s: 0.6, write_videos: true }
+        Self { cameras: 8, width: 640, height: 360, fps: 25, duration_s: 0.8, supersample: 1, freeze_s: 0.4, write_videos: true }
     }
 }
 
