@@ -16,7 +16,10 @@ use timeslice::reconstruct::{ReconstructSettings, reconstruct};
 use timeslice::synth::{Raycaster, Scene, demo_rig};
 
 fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn bench_reconstruct(c: &mut Criterion) {
@@ -36,17 +39,33 @@ fn bench_reconstruct(c: &mut Criterion) {
         .iter()
         .map(|camera| {
             let image = raycaster.render(&ctx, camera, &primitives, 1).ok()?;
-            Some(RgbaImage { width: image.width, height: image.height, rgba: Arc::new(image.rgba) })
+            Some(RgbaImage {
+                width: image.width,
+                height: image.height,
+                rgba: Arc::new(image.rgba),
+            })
         })
         .collect();
-    let settings = ReconstructSettings { roi: Some(Scene::roi()), ..ReconstructSettings::default() };
+    let settings = ReconstructSettings {
+        roi: Some(Scene::roi()),
+        ..ReconstructSettings::default()
+    };
     let mut group = c.benchmark_group("reconstruct");
-    group.sample_size(10).warm_up_time(Duration::from_millis(1)).measurement_time(Duration::from_secs(1));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(u64::from(cameras)));
     group.bench_function(format!("{cameras}cams_{width}x{height}"), |b| {
         b.iter(|| {
-            let (cloud, report) = reconstruct(Some(&ctx), &rig, &images, &settings).unwrap_or_default();
-            eprintln!("  sweep {:.0} ms, fusion {:.0} ms, {} points", report.sweep_ms, report.fusion_ms, cloud.len());
+            let (cloud, report) =
+                reconstruct(Some(&ctx), &rig, &images, &settings).unwrap_or_default();
+            eprintln!(
+                "  sweep {:.0} ms, fusion {:.0} ms, {} points",
+                report.sweep_ms,
+                report.fusion_ms,
+                cloud.len()
+            );
             cloud
         });
     });

@@ -24,15 +24,28 @@ fn scene_cloud(ctx: &GpuContext, width: u32) -> PointCloud {
     let (roi_min, roi_max) = Scene::roi();
     let mut cloud = PointCloud::default();
     for camera in &rig.cameras {
-        let Ok(image) = raycaster.render(ctx, camera, &primitives, 1) else { continue };
+        let Ok(image) = raycaster.render(ctx, camera, &primitives, 1) else {
+            continue;
+        };
         for (i, &depth) in image.depth_m.iter().enumerate() {
-            let pixel = nalgebra::Point2::new((i as u32 % camera.width) as f64, (i as u32 / camera.width) as f64);
+            let pixel = nalgebra::Point2::new(
+                (i as u32 % camera.width) as f64,
+                (i as u32 / camera.width) as f64,
+            );
             let p = camera.unproject(&pixel, f64::from(depth));
             let inside = (0..3).all(|k| p[k] >= roi_min[k] && p[k] <= roi_max[k]);
             if depth > 0.0 && inside {
-                cloud.positions_in_world.push([p.x as f32, p.y as f32, p.z as f32]);
-                cloud.colors.push([image.rgba[i * 4], image.rgba[i * 4 + 1], image.rgba[i * 4 + 2]]);
-                cloud.radii_m.push((0.8 * f64::from(depth) / camera.fx) as f32);
+                cloud
+                    .positions_in_world
+                    .push([p.x as f32, p.y as f32, p.z as f32]);
+                cloud.colors.push([
+                    image.rgba[i * 4],
+                    image.rgba[i * 4 + 1],
+                    image.rgba[i * 4 + 2],
+                ]);
+                cloud
+                    .radii_m
+                    .push((0.8 * f64::from(depth) / camera.fx) as f32);
             }
         }
     }
@@ -49,8 +62,14 @@ fn random_cloud(points: usize) -> PointCloud {
         state as f32 / u32::MAX as f32
     };
     for _ in 0..points {
-        cloud.positions_in_world.push([next() * 6.0 - 3.0, next() * 6.0 - 3.0, next() * 2.0]);
-        cloud.colors.push([(next() * 255.0) as u8, (next() * 255.0) as u8, (next() * 255.0) as u8]);
+        cloud
+            .positions_in_world
+            .push([next() * 6.0 - 3.0, next() * 6.0 - 3.0, next() * 2.0]);
+        cloud.colors.push([
+            (next() * 255.0) as u8,
+            (next() * 255.0) as u8,
+            (next() * 255.0) as u8,
+        ]);
         cloud.radii_m.push(0.01);
     }
     cloud
@@ -68,11 +87,20 @@ fn bench_render(c: &mut Criterion) {
     let path = CameraPath::Orbit(OrbitPath::default());
     let style = SplatStyle::default();
     let clouds = [
-        ("demo_cloud", scene_cloud(&ctx, if smoke { 160 } else { 640 })),
-        ("1M_points", random_cloud(if smoke { 20_000 } else { 1_000_000 })),
+        (
+            "demo_cloud",
+            scene_cloud(&ctx, if smoke { 160 } else { 640 }),
+        ),
+        (
+            "1M_points",
+            random_cloud(if smoke { 20_000 } else { 1_000_000 }),
+        ),
     ];
     let mut group = c.benchmark_group(format!("render_{width}x{height}"));
-    group.sample_size(10).warm_up_time(Duration::from_millis(200)).measurement_time(Duration::from_secs(if smoke { 1 } else { 5 }));
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_secs(if smoke { 1 } else { 5 }));
     group.throughput(Throughput::Elements(1));
     let mut frames = Vec::new();
     for (name, cloud) in &clouds {
@@ -80,13 +108,21 @@ fn bench_render(c: &mut Criterion) {
         let mut frame_index = 0u32;
         group.bench_function(format!("{name}_{}pts", cloud.len()), |b| {
             b.iter(|| {
-                let camera = path.camera_at(f64::from(frame_index % 180) / 30.0, width, height).unwrap_or_else(|| unreachable!());
+                let camera = path
+                    .camera_at(f64::from(frame_index % 180) / 30.0, width, height)
+                    .unwrap_or_else(|| unreachable!());
                 frame_index += 1;
-                renderer.render(&ctx, &gpu_cloud, &target, &camera, &style).unwrap_or_default()
+                renderer
+                    .render(&ctx, &gpu_cloud, &target, &camera, &style)
+                    .unwrap_or_default()
             });
         });
         if let Some(camera) = path.camera_at(1.0, width, height) {
-            frames.push(renderer.render(&ctx, &gpu_cloud, &target, &camera, &style).unwrap_or_default());
+            frames.push(
+                renderer
+                    .render(&ctx, &gpu_cloud, &target, &camera, &style)
+                    .unwrap_or_default(),
+            );
         }
     }
     // Baseline: x264 (ultrafast, zerolatency) on the same frames, 30 per iteration.
@@ -96,9 +132,13 @@ fn bench_render(c: &mut Criterion) {
     group.bench_function("x264_encode", |b| {
         b.iter(|| {
             let destination = Destination::File(dir.path().join("bench.mp4"));
-            let mut writer = VideoWriter::open(destination, EncoderSettings::broadcast(width, height, 30)).unwrap_or_else(|e| panic!("{e}"));
+            let mut writer =
+                VideoWriter::open(destination, EncoderSettings::broadcast(width, height, 30))
+                    .unwrap_or_else(|e| panic!("{e}"));
             for i in 0..FRAMES_PER_ITERATION {
-                writer.push_rgba(frames[(i % 2) as usize].clone()).unwrap_or_else(|e| panic!("{e}"));
+                writer
+                    .push_rgba(frames[(i % 2) as usize].clone())
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             writer.finish().unwrap_or_else(|e| panic!("{e}"))
         });

@@ -94,7 +94,12 @@ pub struct IngestReport {
 ///
 /// # Errors
 /// [`EngineError::Capture`] when no camera produced a frame.
-pub fn ingest_capture(rig: &Rig, dir: &Path, fps: f64, progress: ProgressFn) -> Result<IngestReport, EngineError> {
+pub fn ingest_capture(
+    rig: &Rig,
+    dir: &Path,
+    fps: f64,
+    progress: ProgressFn,
+) -> Result<IngestReport, EngineError> {
     let started = Instant::now();
     let (sender, receiver) = bounded(INGEST_CHANNEL_CAPACITY);
     let mut failures = Vec::new();
@@ -107,7 +112,11 @@ pub fn ingest_capture(rig: &Rig, dir: &Path, fps: f64, progress: ProgressFn) -> 
             None => match crate::ingest::find_video(dir, &camera.id) {
                 Some(p) => p.to_string_lossy().into_owned(),
                 None => {
-                    failures.push(format!("camera {:?}: no source and no video in {}", camera.id, dir.display()));
+                    failures.push(format!(
+                        "camera {:?}: no source and no video in {}",
+                        camera.id,
+                        dir.display()
+                    ));
                     unstarted.push(index);
                     continue;
                 }
@@ -132,7 +141,9 @@ pub fn ingest_capture(rig: &Rig, dir: &Path, fps: f64, progress: ProgressFn) -> 
     }
     let mut buffer = ReplayBuffer::new(REPLAY_WINDOW_NS, REPLAY_MAX_BYTES);
     let mut frames_per_camera = vec![0u64; rig.cameras.len()];
-    let push = |sets: Vec<FrameSet>, buffer: &mut ReplayBuffer| sets.into_iter().for_each(|s| buffer.push(s));
+    let push = |sets: Vec<FrameSet>, buffer: &mut ReplayBuffer| {
+        sets.into_iter().for_each(|s| buffer.push(s))
+    };
     let mut total = 0u64;
     for event in receiver {
         match event {
@@ -142,8 +153,13 @@ pub fn ingest_capture(rig: &Rig, dir: &Path, fps: f64, progress: ProgressFn) -> 
                 progress("ingest", total, 0);
                 push(sync.push(frame), &mut buffer);
             }
-            IngestEvent::Ended { camera_index } => push(sync.camera_ended(camera_index), &mut buffer),
-            IngestEvent::Failed { camera_index, error } => {
+            IngestEvent::Ended { camera_index } => {
+                push(sync.camera_ended(camera_index), &mut buffer)
+            }
+            IngestEvent::Failed {
+                camera_index,
+                error,
+            } => {
                 tracing::error!(camera_id = ?rig.cameras[camera_index].id, error = %error, "camera stream failed");
                 failures.push(error.to_string());
                 push(sync.camera_ended(camera_index), &mut buffer);
@@ -155,15 +171,27 @@ pub fn ingest_capture(rig: &Rig, dir: &Path, fps: f64, progress: ProgressFn) -> 
         camera.join();
     }
     if buffer.is_empty() {
-        return Err(EngineError::Capture { dir: dir.to_owned(), reason: format!("no camera delivered a frame ({})", failures.join("; ")) });
+        return Err(EngineError::Capture {
+            dir: dir.to_owned(),
+            reason: format!("no camera delivered a frame ({})", failures.join("; ")),
+        });
     }
-    Ok(IngestReport { buffer, sync: sync.stats().clone(), frames_per_camera, failures, wall_ms: started.elapsed().as_secs_f64() * 1e3 })
+    Ok(IngestReport {
+        buffer,
+        sync: sync.stats().clone(),
+        frames_per_camera,
+        failures,
+        wall_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
 }
 
 /// Images of a frozen frame set in rig order.
 #[must_use]
 pub fn images_of(set: &FrameSet) -> Vec<Option<RgbaImage>> {
-    set.frames.iter().map(|f| f.as_ref().map(|f| f.image.clone())).collect()
+    set.frames
+        .iter()
+        .map(|f| f.as_ref().map(|f| f.image.clone()))
+        .collect()
 }
 
 /// Statistics of a rendered clip.
@@ -203,11 +231,19 @@ pub fn render_clip(
     let mut render_ms = 0.0;
     for i in 0..frames {
         // The last frame lands exactly on the end of the path.
-        let time_s = if frames > 1 { path.duration_s() * i as f64 / (frames - 1) as f64 } else { 0.0 };
-        let camera = path.camera_at(time_s, width, height).ok_or_else(|| crate::render::PathError::Invalid {
-            path: PathBuf::from("<path>"),
-            field: "pivot".into(),
-            reason: format!("no valid camera at t = {time_s:.3} s (camera straight above the pivot?)"),
+        let time_s = if frames > 1 {
+            path.duration_s() * i as f64 / (frames - 1) as f64
+        } else {
+            0.0
+        };
+        let camera = path.camera_at(time_s, width, height).ok_or_else(|| {
+            crate::render::PathError::Invalid {
+                path: PathBuf::from("<path>"),
+                field: "pivot".into(),
+                reason: format!(
+                    "no valid camera at t = {time_s:.3} s (camera straight above the pivot?)"
+                ),
+            }
         })?;
         let render_started = Instant::now();
         let rgba = renderer.render(ctx, &gpu_cloud, &target, &camera, &style)?;
@@ -216,7 +252,11 @@ pub fn render_clip(
         progress("render+encode", i + 1, frames);
     }
     let summary = writer.finish()?;
-    Ok(ClipReport { frames: summary.frames, render_ms, wall_ms: started.elapsed().as_secs_f64() * 1e3 })
+    Ok(ClipReport {
+        frames: summary.frames,
+        render_ms,
+        wall_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
 }
 
 /// Options of `timeslice demo`.
@@ -288,36 +328,60 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
     let dir = match &options.capture_dir {
         Some(dir) => dir.clone(),
         None => {
-            temp = tempfile::tempdir().map_err(|source| crate::synth::SynthError::Io { path: std::env::temp_dir(), source })?;
+            temp = tempfile::tempdir().map_err(|source| crate::synth::SynthError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
             temp.path().to_owned()
         }
     };
     let capture_started = Instant::now();
     let capture: SyntheticCapture =
-        crate::synth::write_capture(&ctx, &dir, &options.capture, &|done, total| progress("synthetic capture", done, total))?;
+        crate::synth::write_capture(&ctx, &dir, &options.capture, &|done, total| {
+            progress("synthetic capture", done, total)
+        })?;
     let capture_ms = capture_started.elapsed().as_secs_f64() * 1e3;
 
-    let ingest = ingest_capture(&capture.rig, &dir, f64::from(capture.manifest.fps), progress)?;
+    let ingest = ingest_capture(
+        &capture.rig,
+        &dir,
+        f64::from(capture.manifest.fps),
+        progress,
+    )?;
     for failure in &ingest.failures {
         tracing::warn!(%failure, "camera unavailable");
     }
     let frozen = ingest.buffer.freeze(capture.manifest.freeze_ns)?;
     let roi = capture.manifest.roi;
     let settings = ReconstructSettings {
-        roi: Some((nalgebra::Point3::from(roi[0]), nalgebra::Point3::from(roi[1]))),
+        roi: Some((
+            nalgebra::Point3::from(roi[0]),
+            nalgebra::Point3::from(roi[1]),
+        )),
         ..ReconstructSettings::default()
     };
     progress("reconstruct", 0, 1);
-    let (cloud, reconstruct) = crate::reconstruct::reconstruct(Some(&ctx), &capture.rig, &images_of(&frozen), &settings)?;
+    let (cloud, reconstruct) =
+        crate::reconstruct::reconstruct(Some(&ctx), &capture.rig, &images_of(&frozen), &settings)?;
     progress("reconstruct", 1, 1);
     if cloud.is_empty() {
-        return Err(EngineError::Capture { dir, reason: "reconstruction produced no points".into() });
+        return Err(EngineError::Capture {
+            dir,
+            reason: "reconstruction produced no points".into(),
+        });
     }
     if let Some(ply) = &options.ply_out {
         crate::reconstruct::ply::write_ply(&cloud, ply)?;
     }
     let encoder = EncoderSettings::broadcast(options.width, options.height, options.fps);
-    let clip = render_clip(&ctx, &cloud, &options.path, encoder, options.destination.clone(), progress)?;
+    let clip = render_clip(
+        &ctx,
+        &cloud,
+        &options.path,
+        encoder,
+        options.destination.clone(),
+        progress,
+    )?;
     Ok(DemoReport {
         adapter: format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend),
         capture_ms,
@@ -336,9 +400,16 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
 ///
 /// # Errors
 /// Unreadable images, or a video that has no frame at `time_ns`.
-pub fn load_instant(rig: &Rig, dir: &Path, time_ns: i64) -> Result<Vec<Option<RgbaImage>>, EngineError> {
+pub fn load_instant(
+    rig: &Rig,
+    dir: &Path,
+    time_ns: i64,
+) -> Result<Vec<Option<RgbaImage>>, EngineError> {
     if !dir.is_dir() {
-        return Err(EngineError::Capture { dir: dir.to_owned(), reason: "not a folder".into() });
+        return Err(EngineError::Capture {
+            dir: dir.to_owned(),
+            reason: "not a folder".into(),
+        });
     }
     let mut images = vec![None; rig.cameras.len()];
     let mut videos = Vec::new();

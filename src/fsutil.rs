@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 /// The temporary name a file is written under before it is moved in place.
 #[must_use]
 pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(std::ffi::OsStr::to_os_string)
+        .unwrap_or_default();
     name.push(".partial");
     path.with_file_name(name)
 }

@@ -18,7 +18,11 @@ use timeslice::render::{CameraPath, OrbitPath, PathError, SplatRenderer, SplatSt
 use timeslice::synth::CaptureSettings;
 
 #[derive(Parser)]
-#[command(name = "timeslice", version, about = "Freeze-frame (bullet time) replays from a ring of cameras")]
+#[command(
+    name = "timeslice",
+    version,
+    about = "Freeze-frame (bullet time) replays from a ring of cameras"
+)]
 struct Cli {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -152,13 +156,25 @@ enum Command {
 struct UsageError(String);
 
 fn parse_roi(text: &str) -> Result<reconstruct::Roi, UsageError> {
-    let values: Vec<f64> = text.split(',').map(|v| v.trim().parse::<f64>()).collect::<Result<_, _>>()
-        .map_err(|_| UsageError(format!("--roi {text:?}: expected six numbers xmin,ymin,zmin,xmax,ymax,zmax")))?;
+    let values: Vec<f64> = text
+        .split(',')
+        .map(|v| v.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            UsageError(format!(
+                "--roi {text:?}: expected six numbers xmin,ymin,zmin,xmax,ymax,zmax"
+            ))
+        })?;
     let [x0, y0, z0, x1, y1, z1] = values[..] else {
-        return Err(UsageError(format!("--roi {text:?}: expected six numbers, got {}", values.len())));
+        return Err(UsageError(format!(
+            "--roi {text:?}: expected six numbers, got {}",
+            values.len()
+        )));
     };
     if !(x1 > x0 && y1 > y0 && z1 > z0) {
-        return Err(UsageError(format!("--roi {text:?}: each max must exceed its min")));
+        return Err(UsageError(format!(
+            "--roi {text:?}: each max must exceed its min"
+        )));
     }
     Ok((Point3::new(x0, y0, z0), Point3::new(x1, y1, z1)))
 }
@@ -169,10 +185,16 @@ fn is_input_error(error: &anyhow::Error) -> bool {
         cause.is::<UsageError>()
             || cause.is::<CalibrationError>()
             || cause.is::<PathError>()
-            || matches!(cause.downcast_ref::<OutputError>(), Some(OutputError::Destination(_)))
+            || matches!(
+                cause.downcast_ref::<OutputError>(),
+                Some(OutputError::Destination(_))
+            )
             || matches!(
                 cause.downcast_ref::<timeslice::ingest::IngestError>(),
-                Some(timeslice::ingest::IngestError::Image { .. } | timeslice::ingest::IngestError::MissingCamera { .. })
+                Some(
+                    timeslice::ingest::IngestError::Image { .. }
+                        | timeslice::ingest::IngestError::MissingCamera { .. }
+                )
             )
             || matches!(
                 cause.downcast_ref::<ReconstructError>(),
@@ -198,7 +220,9 @@ struct Progress {
 
 impl Progress {
     fn new() -> Self {
-        Self { bar: std::cell::RefCell::new(None) }
+        Self {
+            bar: std::cell::RefCell::new(None),
+        }
     }
 
     fn update(&self, stage: &str, done: u64, total: u64) {
@@ -207,7 +231,11 @@ impl Progress {
             if let Some((_, old)) = slot.take() {
                 old.finish();
             }
-            let bar = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
+            let bar = if total > 0 {
+                ProgressBar::new(total)
+            } else {
+                ProgressBar::new_spinner()
+            };
             let template = if total > 0 {
                 "{prefix:>18} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)"
             } else {
@@ -234,7 +262,8 @@ impl Progress {
 fn write_report(path: Option<&Path>, report: &impl serde::Serialize) -> anyhow::Result<()> {
     if let Some(path) = path {
         let json = serde_json::to_string_pretty(report)?;
-        timeslice::fsutil::write_atomic(path, json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        timeslice::fsutil::write_atomic(path, json.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -251,19 +280,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = Progress::new();
     let progress_fn = |stage: &str, done: u64, total: u64| progress.update(stage, done, total);
     match cli.command {
-        Command::Demo { out, srt, capture_dir, ply, path, width, height, fps, report } => {
+        Command::Demo {
+            out,
+            srt,
+            capture_dir,
+            ply,
+            path,
+            width,
+            height,
+            fps,
+            report,
+        } => {
             let destination = match srt {
                 Some(uri) => Destination::parse(&uri)?,
                 None => Destination::File(out),
             };
             if width < 16 || height < 16 || width % 2 == 1 || height % 2 == 1 || fps == 0 {
-                bail!(UsageError(format!("output {width}x{height} at {fps} fps: width and height must be even and >= 16, fps > 0")));
+                bail!(UsageError(format!(
+                    "output {width}x{height} at {fps} fps: width and height must be even and >= 16, fps > 0"
+                )));
             }
             let path = match path {
                 Some(p) => CameraPath::load(&p)?,
                 None => CameraPath::Orbit(OrbitPath::default()),
             };
-            let options = DemoOptions { destination: destination.clone(), capture_dir, ply_out: ply, width, height, fps, path, ..DemoOptions::default() };
+            let options = DemoOptions {
+                destination: destination.clone(),
+                capture_dir,
+                ply_out: ply,
+                width,
+                height,
+                fps,
+                path,
+                ..DemoOptions::default()
+            };
             let result = engine::run_demo(&options, &progress_fn);
             progress.finish();
             let demo = result?;
@@ -279,16 +329,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 height,
                 demo.capture_ms / 1e3,
                 demo.ingest_ms / 1e3,
-                (demo.reconstruct.prepare_ms + demo.reconstruct.sweep_ms + demo.reconstruct.fusion_ms) / 1e3,
+                (demo.reconstruct.prepare_ms
+                    + demo.reconstruct.sweep_ms
+                    + demo.reconstruct.fusion_ms)
+                    / 1e3,
                 demo.reconstruct.points,
                 demo.clip.wall_ms / 1e3,
                 demo.adapter
             );
             write_report(report.as_deref(), &demo)
         }
-        Command::Synth { out, cameras, width, height, fps, duration, stills_only, supersample } => {
+        Command::Synth {
+            out,
+            cameras,
+            width,
+            height,
+            fps,
+            duration,
+            stills_only,
+            supersample,
+        } => {
             if cameras < 2 || width < 16 || height < 16 || fps == 0 || duration <= 0.0 {
-                bail!(UsageError("synth needs >= 2 cameras, >= 16x16 pixels, fps > 0, duration > 0".into()));
+                bail!(UsageError(
+                    "synth needs >= 2 cameras, >= 16x16 pixels, fps > 0, duration > 0".into()
+                ));
             }
             let settings = CaptureSettings {
                 cameras,
@@ -301,17 +365,37 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 supersample: supersample.clamp(1, 4),
             };
             let ctx = timeslice::gpu::GpuContext::new()?;
-            let capture = timeslice::synth::write_capture(&ctx, &out, &settings, &|d, t| progress.update("synthetic capture", d, t))?;
+            let capture = timeslice::synth::write_capture(&ctx, &out, &settings, &|d, t| {
+                progress.update("synthetic capture", d, t)
+            })?;
             progress.finish();
-            println!("synth: {} cameras, {} frames each, written to {}", capture.rig.cameras.len(), capture.manifest.frames, out.display());
+            println!(
+                "synth: {} cameras, {} frames each, written to {}",
+                capture.rig.cameras.len(),
+                capture.manifest.frames,
+                out.display()
+            );
             Ok(())
         }
-        Command::Reconstruct { rig, images, out, time, roi, cpu, report } => {
+        Command::Reconstruct {
+            rig,
+            images,
+            out,
+            time,
+            roi,
+            cpu,
+            report,
+        } => {
             let rig = load_rig(&rig)?;
             let settings = reconstruct_settings(roi.as_deref(), cpu)?;
             let instant = engine::load_instant(&rig, &images, timeslice::time::secs_to_ns(time))?;
-            let ctx = if cpu { None } else { Some(timeslice::gpu::GpuContext::new()?) };
-            let (cloud, summary) = reconstruct::reconstruct(ctx.as_ref(), &rig, &instant, &settings)?;
+            let ctx = if cpu {
+                None
+            } else {
+                Some(timeslice::gpu::GpuContext::new()?)
+            };
+            let (cloud, summary) =
+                reconstruct::reconstruct(ctx.as_ref(), &rig, &instant, &settings)?;
             if cloud.is_empty() {
                 bail!(ReconstructError::EmptyRoi("no point was reconstructed (no texture or no overlap inside the volume of interest)".into()));
             }
@@ -327,10 +411,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             write_report(report.as_deref(), &summary)
         }
-        Command::Evaluate { capture, cloud, report } => {
+        Command::Evaluate {
+            capture,
+            cloud,
+            report,
+        } => {
             let truth = timeslice::synth::load_truth(&capture)?;
             let cloud = reconstruct::ply::read_ply(&cloud)?;
-            let metrics = reconstruct::eval::evaluate(&cloud.positions_in_world, &truth.points, &truth.roi);
+            let metrics =
+                reconstruct::eval::evaluate(&cloud.positions_in_world, &truth.points, &truth.roi);
             println!(
                 "evaluate: F@1cm {:.3}  F@2cm {:.3}  accuracy {:.1} mm  completeness@2cm {:.3}  precision@2cm {:.3}  ({} points vs {} truth samples)",
                 metrics.f_score_1cm,
@@ -343,11 +432,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             );
             write_report(report.as_deref(), &metrics)
         }
-        Command::View { rig, images, camera, out, roi, cloud } => {
+        Command::View {
+            rig,
+            images,
+            camera,
+            out,
+            roi,
+            cloud,
+        } => {
             let rig = load_rig(&rig)?;
             let view_rig = load_rig(&camera)?;
             let [view_camera] = view_rig.cameras.as_slice() else {
-                bail!(UsageError(format!("{}: --camera must hold exactly one camera, found {}", camera.display(), view_rig.cameras.len())));
+                bail!(UsageError(format!(
+                    "{}: --camera must hold exactly one camera, found {}",
+                    camera.display(),
+                    view_rig.cameras.len()
+                )));
             };
             let ctx = timeslice::gpu::GpuContext::new()?;
             let cloud = match cloud {
@@ -364,12 +464,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if !view_camera.distortion.is_zero() {
                 tracing::warn!("the view camera's lens distortion is not rendered (pinhole view)");
             }
-            let rgba = renderer.render(&ctx, &renderer.upload(&ctx, &cloud), &target, &pinhole, &SplatStyle::default())?;
+            let rgba = renderer.render(
+                &ctx,
+                &renderer.upload(&ctx, &cloud),
+                &target,
+                &pinhole,
+                &SplatStyle::default(),
+            )?;
             let tmp = timeslice::fsutil::partial_path(&out);
-            image::save_buffer_with_format(&tmp, &rgba, view_camera.width, view_camera.height, image::ExtendedColorType::Rgba8, image::ImageFormat::Png)
-                .with_context(|| format!("writing {}", out.display()))?;
+            image::save_buffer_with_format(
+                &tmp,
+                &rgba,
+                view_camera.width,
+                view_camera.height,
+                image::ExtendedColorType::Rgba8,
+                image::ImageFormat::Png,
+            )
+            .with_context(|| format!("writing {}", out.display()))?;
             std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
-            println!("view: {}x{} from {} points -> {}", view_camera.width, view_camera.height, cloud.len(), out.display());
+            println!(
+                "view: {}x{} from {} points -> {}",
+                view_camera.width,
+                view_camera.height,
+                cloud.len(),
+                out.display()
+            );
             Ok(())
         }
     }
@@ -382,14 +501,24 @@ fn main() -> ExitCode {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default_level},wgpu_core=warn,wgpu_hal=error,naga=warn")));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{default_level},wgpu_core=warn,wgpu_hal=error,naga=warn"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("timeslice: error: {error:#}");
-            if is_input_error(&error) { ExitCode::from(2) } else { ExitCode::from(1) }
+            if is_input_error(&error) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The command-line contract (design.md section 4): exit status 0 on
 //! success, 2 with a one-line error naming the file and problem on bad input.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
@@ -7,23 +8,46 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn timeslice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_timeslice")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_timeslice"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn assert_bad_input(output: &Output, must_name: &[&str]) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("timeslice: error")).collect();
+    let error_lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("timeslice: error"))
+        .collect();
     assert_eq!(error_lines.len(), 1, "one error line expected: {stderr}");
     for word in must_name {
-        assert!(error_lines[0].contains(word), "error should name {word:?}: {}", error_lines[0]);
+        assert!(
+            error_lines[0].contains(word),
+            "error should name {word:?}: {}",
+            error_lines[0]
+        );
     }
 }
 
 fn write_small_capture(dir: &Path) {
-    let out = timeslice(&["synth", "--out", dir.to_str().unwrap(), "--width", "320", "--height", "180", "--stills-only"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = timeslice(&[
+        "synth",
+        "--out",
+        dir.to_str().unwrap(),
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--stills-only",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -32,17 +56,42 @@ fn malformed_rig_names_file_camera_and_field() {
     let rig = timeslice::synth::demo_rig(3, 64, 36);
     let path = dir.path().join("rig.json");
     timeslice::calibration::save_rig(&rig, &path).unwrap();
-    let mut doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     doc["cameras"][0]["fy"] = serde_json::json!("wide");
     std::fs::write(&path, doc.to_string()).unwrap();
-    let out = timeslice(&["reconstruct", "--rig", path.to_str().unwrap(), "--images", dir.path().to_str().unwrap(), "--out", "x.ply"]);
+    let out = timeslice(&[
+        "reconstruct",
+        "--rig",
+        path.to_str().unwrap(),
+        "--images",
+        dir.path().to_str().unwrap(),
+        "--out",
+        "x.ply",
+    ]);
     assert_bad_input(&out, &["rig.json", "cam0", "fy"]);
 
     std::fs::write(&path, "{ \"name\": \"r\", \"cameras\": [ }").unwrap();
-    let out = timeslice(&["reconstruct", "--rig", path.to_str().unwrap(), "--images", ".", "--out", "x.ply"]);
+    let out = timeslice(&[
+        "reconstruct",
+        "--rig",
+        path.to_str().unwrap(),
+        "--images",
+        ".",
+        "--out",
+        "x.ply",
+    ]);
     assert_bad_input(&out, &["rig.json", "line 1"]);
 
-    let out = timeslice(&["reconstruct", "--rig", "/nonexistent/rig.json", "--images", ".", "--out", "x.ply"]);
+    let out = timeslice(&[
+        "reconstruct",
+        "--rig",
+        "/nonexistent/rig.json",
+        "--images",
+        ".",
+        "--out",
+        "x.ply",
+    ]);
     assert_bad_input(&out, &["/nonexistent/rig.json"]);
 }
 
@@ -53,22 +102,53 @@ fn bad_arguments_exit_2() {
     timeslice::calibration::save_rig(&timeslice::synth::demo_rig(3, 64, 36), &rig_path).unwrap();
     let rig = rig_path.to_str().unwrap();
     // No images at all: fewer than two usable cameras.
-    let out = timeslice(&["reconstruct", "--rig", rig, "--images", dir.path().to_str().unwrap(), "--out", "x.ply"]);
+    let out = timeslice(&[
+        "reconstruct",
+        "--rig",
+        rig,
+        "--images",
+        dir.path().to_str().unwrap(),
+        "--out",
+        "x.ply",
+    ]);
     assert_bad_input(&out, &["cam0"]);
     // Images folder missing.
-    let out = timeslice(&["reconstruct", "--rig", rig, "--images", "/nonexistent", "--out", "x.ply"]);
+    let out = timeslice(&[
+        "reconstruct",
+        "--rig",
+        rig,
+        "--images",
+        "/nonexistent",
+        "--out",
+        "x.ply",
+    ]);
     assert_bad_input(&out, &["/nonexistent"]);
     // A bad ROI.
-    let out = timeslice(&["reconstruct", "--rig", rig, "--images", ".", "--out", "x.ply", "--roi", "1,2,3"]);
+    let out = timeslice(&[
+        "reconstruct",
+        "--rig",
+        rig,
+        "--images",
+        ".",
+        "--out",
+        "x.ply",
+        "--roi",
+        "1,2,3",
+    ]);
     assert_bad_input(&out, &["--roi"]);
     // A --camera rig with three cameras.
-    let out = timeslice(&["view", "--rig", rig, "--images", ".", "--camera", rig, "--out", "v.png"]);
+    let out = timeslice(&[
+        "view", "--rig", rig, "--images", ".", "--camera", rig, "--out", "v.png",
+    ]);
     assert_bad_input(&out, &["exactly one camera"]);
     // A bad SRT URI.
     let out = timeslice(&["demo", "--srt", "srt://nohost"]);
     assert_bad_input(&out, &["srt://nohost"]);
     // Unknown flags: clap's own exit status 2.
-    assert_eq!(timeslice(&["reconstruct", "--frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        timeslice(&["reconstruct", "--frobnicate"]).status.code(),
+        Some(2)
+    );
 }
 
 #[test]
@@ -80,10 +160,21 @@ fn reconstruct_then_view_from_json_and_colmap_rigs() {
     let frames = capture.join("frames");
     let ply = dir.path().join("cloud.ply");
     let out = timeslice(&[
-        "reconstruct", "--rig", rig_json.to_str().unwrap(), "--images", frames.to_str().unwrap(), "--out", ply.to_str().unwrap(),
-        "--roi", "-3,-3,-0.05,3,3,2.2",
+        "reconstruct",
+        "--rig",
+        rig_json.to_str().unwrap(),
+        "--images",
+        frames.to_str().unwrap(),
+        "--out",
+        ply.to_str().unwrap(),
+        "--roi",
+        "-3,-3,-0.05,3,3,2.2",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cloud = timeslice::reconstruct::ply::read_ply(&ply).unwrap();
     assert!(cloud.len() > 20_000, "{} points", cloud.len());
     assert_eq!(cloud.normals.len(), cloud.len());
@@ -92,34 +183,62 @@ fn reconstruct_then_view_from_json_and_colmap_rigs() {
     let rig = timeslice::calibration::load_rig(&rig_json).unwrap();
     let colmap = dir.path().join("colmap");
     timeslice::calibration::export_colmap(&rig, &colmap).unwrap();
-    let view_rig = timeslice::calibration::Rig { name: "view".into(), cameras: vec![rig.cameras[2].clone()] };
+    let view_rig = timeslice::calibration::Rig {
+        name: "view".into(),
+        cameras: vec![rig.cameras[2].clone()],
+    };
     let view_path = dir.path().join("view_camera.json");
     timeslice::calibration::save_rig(&view_rig, &view_path).unwrap();
     let png = dir.path().join("view.png");
     let out = timeslice(&[
-        "view", "--rig", colmap.to_str().unwrap(), "--images", frames.to_str().unwrap(), "--camera", view_path.to_str().unwrap(),
-        "--out", png.to_str().unwrap(), "--roi", "-3,-3,-0.05,3,3,2.2",
+        "view",
+        "--rig",
+        colmap.to_str().unwrap(),
+        "--images",
+        frames.to_str().unwrap(),
+        "--camera",
+        view_path.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+        "--roi",
+        "-3,-3,-0.05,3,3,2.2",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let view = image::open(&png).unwrap().to_rgba8();
     assert_eq!((view.width(), view.height()), (320, 180));
     // At a real camera's pose the render resembles that camera's image
     // wherever the true surface lies inside the volume of interest (the
     // renderer does not yet fill the world outside it from the cameras).
     let real = image::open(frames.join("cam2.png")).unwrap().to_rgba8();
-    let depth: Vec<f32> = bytemuck::pod_collect_to_vec(&std::fs::read(capture.join("truth/cam2.depth")).unwrap());
+    let depth: Vec<f32> =
+        bytemuck::pod_collect_to_vec(&std::fs::read(capture.join("truth/cam2.depth")).unwrap());
     let roi = timeslice::synth::Scene::roi();
     let camera = &rig.cameras[2];
     let (mut inside, mut close) = (0usize, 0usize);
     for (i, &d) in depth.iter().enumerate() {
-        let p = camera.unproject(&nalgebra::Point2::new((i % 320) as f64, (i / 320) as f64), f64::from(d));
-        if d <= 0.0 || !timeslice::reconstruct::eval::inside(&[p.x as f32, p.y as f32, p.z as f32], &roi) {
+        let p = camera.unproject(
+            &nalgebra::Point2::new((i % 320) as f64, (i / 320) as f64),
+            f64::from(d),
+        );
+        if d <= 0.0
+            || !timeslice::reconstruct::eval::inside(&[p.x as f32, p.y as f32, p.z as f32], &roi)
+        {
             continue;
         }
         inside += 1;
-        let (a, b) = (view.get_pixel((i % 320) as u32, (i / 320) as u32), real.get_pixel((i % 320) as u32, (i / 320) as u32));
+        let (a, b) = (
+            view.get_pixel((i % 320) as u32, (i / 320) as u32),
+            real.get_pixel((i % 320) as u32, (i / 320) as u32),
+        );
         close += usize::from((0..3).all(|k| a[k].abs_diff(b[k]) <= 40));
     }
     let fraction = close as f64 / inside as f64;
-    assert!(inside > 10_000 && fraction > 0.8, "only {fraction:.2} of {inside} in-volume pixels resemble the real view");
+    assert!(
+        inside > 10_000 && fraction > 0.8,
+        "only {fraction:.2} of {inside} in-volume pixels resemble the real view"
+    );
 }

@@ -4,6 +4,7 @@
 //! (lavapipe). A missing golden is written locally but fails when `CI` is
 //! set. A failing comparison writes `<name>-actual.png` and
 //! `<name>-difference.png` beside the golden.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
@@ -21,26 +22,45 @@ const MAX_FAILING_FRACTION: f64 = 0.005;
 fn compare_with_golden(name: &str, rgba: &[u8], width: u32, height: u32) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden");
     let golden_path = dir.join(format!("{name}.png"));
-    let save = |path: &PathBuf, pixels: &[u8]| image::save_buffer(path, pixels, width, height, image::ExtendedColorType::Rgba8).unwrap();
+    let save = |path: &PathBuf, pixels: &[u8]| {
+        image::save_buffer(path, pixels, width, height, image::ExtendedColorType::Rgba8).unwrap()
+    };
     if !golden_path.exists() {
         save(&golden_path, rgba);
-        assert!(std::env::var_os("CI").is_none(), "golden {} was missing (written now; commit it)", golden_path.display());
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "golden {} was missing (written now; commit it)",
+            golden_path.display()
+        );
         return;
     }
     let golden = image::open(&golden_path).unwrap().to_rgba8();
-    assert_eq!((golden.width(), golden.height()), (width, height), "golden size");
+    assert_eq!(
+        (golden.width(), golden.height()),
+        (width, height),
+        "golden size"
+    );
     let mut difference = Vec::with_capacity(rgba.len());
     let mut failing = 0usize;
     for (a, b) in rgba.chunks_exact(4).zip(golden.as_raw().chunks_exact(4)) {
         let d = (0..3).map(|k| a[k].abs_diff(b[k])).max().unwrap_or(0);
         failing += usize::from(d > PIXEL_THRESHOLD);
-        difference.extend([d.saturating_mul(8), d.saturating_mul(8), d.saturating_mul(8), 255]);
+        difference.extend([
+            d.saturating_mul(8),
+            d.saturating_mul(8),
+            d.saturating_mul(8),
+            255,
+        ]);
     }
     let fraction = failing as f64 / (width * height) as f64;
     if fraction > MAX_FAILING_FRACTION {
         save(&dir.join(format!("{name}-actual.png")), rgba);
         save(&dir.join(format!("{name}-difference.png")), &difference);
-        panic!("{name}: {:.3}% pixels differ by more than {PIXEL_THRESHOLD}/255 (limit {:.3}%)", fraction * 100.0, MAX_FAILING_FRACTION * 100.0);
+        panic!(
+            "{name}: {:.3}% pixels differ by more than {PIXEL_THRESHOLD}/255 (limit {:.3}%)",
+            fraction * 100.0,
+            MAX_FAILING_FRACTION * 100.0
+        );
     }
 }
 
@@ -59,9 +79,17 @@ fn truth_cloud() -> PointCloud {
             if depth <= 0.0 || p.coords.xy().norm() > 4.0 {
                 continue;
             }
-            cloud.positions_in_world.push([p.x as f32, p.y as f32, p.z as f32]);
-            cloud.colors.push([image.rgba[i * 4], image.rgba[i * 4 + 1], image.rgba[i * 4 + 2]]);
-            cloud.radii_m.push((0.8 * f64::from(depth) / camera.fx) as f32);
+            cloud
+                .positions_in_world
+                .push([p.x as f32, p.y as f32, p.z as f32]);
+            cloud.colors.push([
+                image.rgba[i * 4],
+                image.rgba[i * 4 + 1],
+                image.rgba[i * 4 + 2],
+            ]);
+            cloud
+                .radii_m
+                .push((0.8 * f64::from(depth) / camera.fx) as f32);
         }
     }
     cloud
@@ -72,8 +100,19 @@ fn orbit_view_matches_golden() {
     let ctx = common::gpu();
     let cloud = truth_cloud();
     let renderer = SplatRenderer::new(&ctx);
-    let path = CameraPath::Orbit(OrbitPath { start_angle_deg: 20.0, ..OrbitPath::default() });
+    let path = CameraPath::Orbit(OrbitPath {
+        start_angle_deg: 20.0,
+        ..OrbitPath::default()
+    });
     let camera = path.camera_at(0.0, 320, 180).unwrap();
-    let rgba = renderer.render(&ctx, &renderer.upload(&ctx, &cloud), &renderer.target(&ctx, 320, 180), &camera, &SplatStyle::default()).unwrap();
+    let rgba = renderer
+        .render(
+            &ctx,
+            &renderer.upload(&ctx, &cloud),
+            &renderer.target(&ctx, 320, 180),
+            &camera,
+            &SplatStyle::default(),
+        )
+        .unwrap();
     compare_with_golden("orbit_view", &rgba, 320, 180);
 }

@@ -1,4 +1,5 @@
 //! Every GPU kernel against its CPU reference, with explicit tolerances.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
@@ -17,7 +18,11 @@ fn raycast_gpu_matches_cpu_reference() {
         let cpu = raycast_cpu(camera, &primitives, 2);
         // Colour: within 2/255 on 99.5% of pixels (f32 transcendental differences).
         let close = common::fraction_close(&gpu.rgba, &cpu.rgba, 2);
-        assert!(close >= 0.995, "{}: only {close:.4} of pixels within 2/255", camera.id);
+        assert!(
+            close >= 0.995,
+            "{}: only {close:.4} of pixels within 2/255",
+            camera.id
+        );
         // Depth: relative 1e-3 on 99.5% of pixels, same sky mask.
         let agree = gpu
             .depth_m
@@ -25,8 +30,16 @@ fn raycast_gpu_matches_cpu_reference() {
             .zip(&cpu.depth_m)
             .filter(|(g, c)| (**g == 0.0) == (**c == 0.0) && (*g - *c).abs() <= 1e-3 * c.max(1.0))
             .count();
-        assert!(agree as f64 >= 0.995 * gpu.depth_m.len() as f64, "{}: depth agrees on {agree}/{}", camera.id, gpu.depth_m.len());
-        assert!(gpu.depth_m.iter().filter(|d| **d > 0.0).count() > gpu.depth_m.len() / 2, "scene mostly visible");
+        assert!(
+            agree as f64 >= 0.995 * gpu.depth_m.len() as f64,
+            "{}: depth agrees on {agree}/{}",
+            camera.id,
+            gpu.depth_m.len()
+        );
+        assert!(
+            gpu.depth_m.iter().filter(|d| **d > 0.0).count() > gpu.depth_m.len() / 2,
+            "scene mostly visible"
+        );
     }
 }
 
@@ -36,7 +49,11 @@ fn plane_sweep_gpu_matches_cpu_reference() {
     let rig = demo_rig(4, 160, 90);
     let (images, _) = common::stills(&ctx, &rig, 0.5, 1);
     // Two levels even at this small size: both sweep modes get compared.
-    let settings = ReconstructSettings { levels: 2, roi: Some(Scene::roi()), ..ReconstructSettings::default() };
+    let settings = ReconstructSettings {
+        levels: 2,
+        roi: Some(Scene::roi()),
+        ..ReconstructSettings::default()
+    };
     let (views, _) = reconstruct::prepare_views(&rig, &images).unwrap();
     let (cameras, gray) = reconstruct::pack_views(&views, settings.levels);
     let sweep = PlaneSweep::new(&ctx);
@@ -45,21 +62,36 @@ fn plane_sweep_gpu_matches_cpu_reference() {
     for r in [0, 2] {
         let mut prior = reconstruct::DepthMap::default();
         for level in (0..settings.levels).rev() {
-            let params = reconstruct::sweep_params(&views, r, level, (prior.width, prior.height), &roi, &settings);
+            let params = reconstruct::sweep_params(
+                &views,
+                r,
+                level,
+                (prior.width, prior.height),
+                &roi,
+                &settings,
+            );
             let gpu = sweep.run(&ctx, &inputs, &params, &prior.depth_m).unwrap();
-            let (cpu_depth, cpu_score) = cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
+            let (cpu_depth, cpu_score) =
+                cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
             let n = gpu.depth_m.len();
             let valid = gpu.depth_m.iter().filter(|d| **d > 0.0).count();
-            assert!(valid > n / 3, "view {r} level {level}: only {valid}/{n} pixels matched");
+            assert!(
+                valid > n / 3,
+                "view {r} level {level}: only {valid}/{n} pixels matched"
+            );
             // Same depth within 5 mm (or both invalid) on 98% of pixels:
             // argmax ties can flip on f32 rounding between the two.
             let agree = (0..n)
                 .filter(|&i| {
                     let (g, c) = (gpu.depth_m[i], cpu_depth[i]);
-                    (g == 0.0 && c == 0.0) || ((g - c).abs() <= 0.005 && (gpu.score[i] - cpu_score[i]).abs() <= 0.01)
+                    (g == 0.0 && c == 0.0)
+                        || ((g - c).abs() <= 0.005 && (gpu.score[i] - cpu_score[i]).abs() <= 0.01)
                 })
                 .count();
-            assert!(agree as f64 >= 0.98 * n as f64, "view {r} level {level}: GPU and CPU agree on {agree}/{n}");
+            assert!(
+                agree as f64 >= 0.98 * n as f64,
+                "view {r} level {level}: GPU and CPU agree on {agree}/{n}"
+            );
             prior = gpu;
         }
     }
@@ -73,31 +105,64 @@ fn splat_renderer_gpu_matches_cpu_reference() {
     for i in 0..20_000u32 {
         let t = i as f32 / 20_000.0;
         let (theta, phi) = (t * 120.0, (1.0 - 2.0 * t).acos());
-        cloud.positions_in_world.push([0.5 * phi.sin() * theta.cos(), 0.5 * phi.sin() * theta.sin(), 1.0 + 0.5 * phi.cos()]);
-        cloud.colors.push([(255.0 * t) as u8, (i % 7 * 36) as u8, 200]);
+        cloud.positions_in_world.push([
+            0.5 * phi.sin() * theta.cos(),
+            0.5 * phi.sin() * theta.sin(),
+            1.0 + 0.5 * phi.cos(),
+        ]);
+        cloud
+            .colors
+            .push([(255.0 * t) as u8, (i % 7 * 36) as u8, 200]);
         cloud.radii_m.push(0.012);
     }
     for x in -40..40 {
         for y in -40..40 {
-            cloud.positions_in_world.push([x as f32 * 0.05, y as f32 * 0.05, 0.0]);
-            cloud.colors.push(if (x + y) % 2 == 0 { [240, 240, 240] } else { [30, 90, 30] });
+            cloud
+                .positions_in_world
+                .push([x as f32 * 0.05, y as f32 * 0.05, 0.0]);
+            cloud.colors.push(if (x + y) % 2 == 0 {
+                [240, 240, 240]
+            } else {
+                [30, 90, 30]
+            });
             cloud.radii_m.push(0.03);
         }
     }
-    let path = timeslice::render::CameraPath::Orbit(timeslice::render::OrbitPath { radius_m: 3.0, height_m: 1.6, pivot: [0.0, 0.0, 0.8], ..Default::default() });
+    let path = timeslice::render::CameraPath::Orbit(timeslice::render::OrbitPath {
+        radius_m: 3.0,
+        height_m: 1.6,
+        pivot: [0.0, 0.0, 0.8],
+        ..Default::default()
+    });
     let renderer = SplatRenderer::new(&ctx);
     let gpu_cloud = renderer.upload(&ctx, &cloud);
     let target = renderer.target(&ctx, 200, 120);
     let style = SplatStyle::default();
     for time_s in [0.0, 2.2] {
         let camera = path.camera_at(time_s, 200, 120).unwrap();
-        let gpu = renderer.render(&ctx, &gpu_cloud, &target, &camera, &style).unwrap();
+        let gpu = renderer
+            .render(&ctx, &gpu_cloud, &target, &camera, &style)
+            .unwrap();
         let cpu = render_cpu(&cloud, &camera, &style);
         let close = common::fraction_close(&gpu, &cpu, 1);
-        assert!(close >= 0.999, "t={time_s}: only {close:.4} of pixels within 1/255");
+        assert!(
+            close >= 0.999,
+            "t={time_s}: only {close:.4} of pixels within 1/255"
+        );
         // Pixels that differ from the background gradient of their row.
-        let background = render_cpu(&timeslice::reconstruct::PointCloud::default(), &camera, &style);
-        let covered = gpu.chunks_exact(4).zip(background.chunks_exact(4)).filter(|(p, b)| p[..3] != b[..3]).count();
-        assert!(covered > 200 * 120 / 4, "the cloud must cover part of the frame ({covered} px)");
+        let background = render_cpu(
+            &timeslice::reconstruct::PointCloud::default(),
+            &camera,
+            &style,
+        );
+        let covered = gpu
+            .chunks_exact(4)
+            .zip(background.chunks_exact(4))
+            .filter(|(p, b)| p[..3] != b[..3])
+            .count();
+        assert!(
+            covered > 200 * 120 / 4,
+            "the cloud must cover part of the frame ({covered} px)"
+        );
     }
 }

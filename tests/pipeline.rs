@@ -1,6 +1,7 @@
 //! End to end through GStreamer: synthetic videos -> ingest -> frame sync
 //! -> replay buffer; the demo to MP4 (checked with ffprobe); an orbit over
 //! SRT to a local receiver.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 mod common;
 
@@ -14,11 +15,25 @@ use timeslice::synth::{CaptureSettings, write_capture};
 
 fn ffprobe(path: &std::path::Path) -> serde_json::Value {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-count_frames", "-show_entries", "stream=codec_name,width,height,nb_read_frames,pix_fmt", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames,pix_fmt",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe (ffmpeg package) is installed by scripts/setup.sh");
-    assert!(out.status.success(), "ffprobe: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "ffprobe: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["streams"][0].clone()
 }
 
@@ -26,7 +41,15 @@ fn ffprobe(path: &std::path::Path) -> serde_json::Value {
 fn synthetic_videos_are_ingested_into_complete_frame_sets() {
     let ctx = common::gpu();
     let dir = tempfile::tempdir().unwrap();
-    let settings = CaptureSettings { cameras: 4, width: 160, height: 90, fps: 25, duration_s: 0.4, freeze_s: 0.2, ..CaptureSettings::default() };
+    let settings = CaptureSettings {
+        cameras: 4,
+        width: 160,
+        height: 90,
+        fps: 25,
+        duration_s: 0.4,
+        freeze_s: 0.2,
+        ..CaptureSettings::default()
+    };
     let capture = write_capture(&ctx, dir.path(), &settings, &|_, _| {}).unwrap();
     let report = engine::ingest_capture(&capture.rig, dir.path(), 25.0, &|_, _, _| {}).unwrap();
     assert!(report.failures.is_empty(), "{:?}", report.failures);
@@ -38,16 +61,33 @@ fn synthetic_videos_are_ingested_into_complete_frame_sets() {
     // Decoded frames resemble the exact ones (H.264 at quantizer 10 and
     // 4:2:0 chroma: small differences at colour edges).
     let decoded = frozen.frames[1].as_ref().unwrap();
-    let total: u64 = decoded.image.rgba.iter().zip(&capture.freeze_frames[1]).map(|(a, b)| u64::from(a.abs_diff(*b))).sum();
+    let total: u64 = decoded
+        .image
+        .rgba
+        .iter()
+        .zip(&capture.freeze_frames[1])
+        .map(|(a, b)| u64::from(a.abs_diff(*b)))
+        .sum();
     let mean_abs_error = total as f64 / decoded.image.rgba.len() as f64;
-    assert!(mean_abs_error < 6.0, "decoded frame differs by {mean_abs_error:.2} levels on average");
+    assert!(
+        mean_abs_error < 6.0,
+        "decoded frame differs by {mean_abs_error:.2} levels on average"
+    );
 }
 
 #[test]
 fn a_dead_camera_is_reported_and_the_others_go_on() {
     let ctx = common::gpu();
     let dir = tempfile::tempdir().unwrap();
-    let settings = CaptureSettings { cameras: 3, width: 96, height: 54, fps: 25, duration_s: 0.2, freeze_s: 0.0, ..CaptureSettings::default() };
+    let settings = CaptureSettings {
+        cameras: 3,
+        width: 96,
+        height: 54,
+        fps: 25,
+        duration_s: 0.2,
+        freeze_s: 0.0,
+        ..CaptureSettings::default()
+    };
     let capture = write_capture(&ctx, dir.path(), &settings, &|_, _| {}).unwrap();
     std::fs::write(dir.path().join("cam1.mp4"), b"this is not a video").unwrap();
     let report = engine::ingest_capture(&capture.rig, dir.path(), 25.0, &|_, _, _| {}).unwrap();
@@ -62,9 +102,21 @@ fn demo_writes_an_h264_mp4_with_the_expected_frames() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("replay.mp4");
     let started = Instant::now();
-    let result = Command::new(env!("CARGO_BIN_EXE_timeslice")).args(["demo", "--out"]).arg(&out).output().unwrap();
-    assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
-    println!("demo wall time {:.1} s: {}", started.elapsed().as_secs_f64(), String::from_utf8_lossy(&result.stdout));
+    let result = Command::new(env!("CARGO_BIN_EXE_timeslice"))
+        .args(["demo", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        result.status.success(),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    println!(
+        "demo wall time {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&result.stdout)
+    );
     let stream = ffprobe(&out);
     assert_eq!(stream["codec_name"], "h264");
     assert_eq!(stream["width"], 1280);
@@ -82,7 +134,17 @@ fn orbit_streams_over_srt_to_a_local_receiver() {
     // Receiver: ffmpeg as SRT listener, copying the MPEG-TS to a file; it
     // exits when the sender closes (bounded by a kill timeout below).
     let mut receiver = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i", &format!("srt://127.0.0.1:{PORT}?mode=listener"), "-c", "copy", "-f", "mpegts"])
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            &format!("srt://127.0.0.1:{PORT}?mode=listener"),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+        ])
         .arg(&received)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
@@ -94,13 +156,27 @@ fn orbit_streams_over_srt_to_a_local_receiver() {
     let mut cloud = timeslice::reconstruct::PointCloud::default();
     for i in 0..5000u32 {
         let a = i as f32 * 0.01;
-        cloud.positions_in_world.push([a.cos(), a.sin(), 0.5 + (i as f32) / 5000.0]);
+        cloud
+            .positions_in_world
+            .push([a.cos(), a.sin(), 0.5 + (i as f32) / 5000.0]);
         cloud.colors.push([200, (i % 255) as u8, 50]);
         cloud.radii_m.push(0.02);
     }
-    let path = CameraPath::Orbit(OrbitPath { duration_s: 2.0, ..OrbitPath::default() });
-    let destination = Destination::parse(&format!("srt://127.0.0.1:{PORT}?mode=caller&latency=120")).unwrap();
-    let report = engine::render_clip(&ctx, &cloud, &path, EncoderSettings::broadcast(320, 180, 25), destination, &|_, _, _| {}).unwrap();
+    let path = CameraPath::Orbit(OrbitPath {
+        duration_s: 2.0,
+        ..OrbitPath::default()
+    });
+    let destination =
+        Destination::parse(&format!("srt://127.0.0.1:{PORT}?mode=caller&latency=120")).unwrap();
+    let report = engine::render_clip(
+        &ctx,
+        &cloud,
+        &path,
+        EncoderSettings::broadcast(320, 180, 25),
+        destination,
+        &|_, _, _| {},
+    )
+    .unwrap();
     assert_eq!(report.frames, 50);
 
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -114,9 +190,20 @@ fn orbit_streams_over_srt_to_a_local_receiver() {
     assert_eq!(stream["width"], 320);
     let frames: u64 = stream["nb_read_frames"].as_str().unwrap().parse().unwrap();
     // SRT over loopback may lose a few frames at the very end.
-    assert!((45..=50).contains(&frames), "received {frames} of 50 frames");
+    assert!(
+        (45..=50).contains(&frames),
+        "received {frames} of 50 frames"
+    );
     // Decoding the whole stream must raise no error.
-    let decode = Command::new("ffmpeg").args(["-v", "error", "-i"]).arg(&received).args(["-f", "null", "-"]).output().unwrap();
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&received)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
     let errors = String::from_utf8_lossy(&decode.stderr);
-    assert!(decode.status.success() && errors.trim().is_empty(), "decode errors: {errors}");
+    assert!(
+        decode.status.success() && errors.trim().is_empty(),
+        "decode errors: {errors}"
+    );
 }

@@ -25,7 +25,13 @@ impl Distortion {
     /// Builds from the OpenCV array order `[k1, k2, p1, p2, k3]`.
     #[must_use]
     pub fn from_array(d: [f64; 5]) -> Self {
-        Self { k1: d[0], k2: d[1], p1: d[2], p2: d[3], k3: d[4] }
+        Self {
+            k1: d[0],
+            k2: d[1],
+            p1: d[2],
+            p2: d[3],
+            k3: d[4],
+        }
     }
 
     /// The OpenCV array order `[k1, k2, p1, p2, k3]`.
@@ -116,10 +122,14 @@ impl Camera {
         if point_in_cam.z <= 1e-9 {
             return None;
         }
-        let (x_d, y_d) = self
-            .distortion
-            .distort(point_in_cam.x / point_in_cam.z, point_in_cam.y / point_in_cam.z);
-        Some(Point2::new(self.fx * x_d + self.cx, self.fy * y_d + self.cy))
+        let (x_d, y_d) = self.distortion.distort(
+            point_in_cam.x / point_in_cam.z,
+            point_in_cam.y / point_in_cam.z,
+        );
+        Some(Point2::new(
+            self.fx * x_d + self.cx,
+            self.fy * y_d + self.cy,
+        ))
     }
 
     /// Ray direction in the camera frame for a pixel, scaled so that z = 1
@@ -142,7 +152,10 @@ impl Camera {
     /// The same camera with distortion removed (for undistorted images).
     #[must_use]
     pub fn pinhole(&self) -> Self {
-        Self { distortion: Distortion::default(), ..self.clone() }
+        Self {
+            distortion: Distortion::default(),
+            ..self.clone()
+        }
     }
 
     /// A copy scaled to a new resolution (intrinsics scale with the image).

@@ -101,11 +101,17 @@ impl Rig {
                 return Err(bad("id", "duplicate camera id".into()));
             }
             if camera.width == 0 || camera.height == 0 {
-                return Err(bad("width", format!("image size {}x{} is empty", camera.width, camera.height)));
+                return Err(bad(
+                    "width",
+                    format!("image size {}x{} is empty", camera.width, camera.height),
+                ));
             }
             for (field, value) in [("fx", camera.fx), ("fy", camera.fy)] {
                 if !(value.is_finite() && value > 0.0) {
-                    return Err(bad(field, format!("focal length must be positive and finite, got {value}")));
+                    return Err(bad(
+                        field,
+                        format!("focal length must be positive and finite, got {value}"),
+                    ));
                 }
             }
             for (field, value) in [("cx", camera.cx), ("cy", camera.cy)] {
@@ -118,7 +124,10 @@ impl Rig {
             }
             let t = camera.cam_from_world.translation.vector;
             if t.iter().any(|v| !v.is_finite()) {
-                return Err(bad("cam_from_world.translation", format!("must be finite, got {t:?}")));
+                return Err(bad(
+                    "cam_from_world.translation",
+                    format!("must be finite, got {t:?}"),
+                ));
             }
         }
         Ok(())
@@ -167,12 +176,16 @@ fn rotation_from_rows(rows: &[[f64; 3]; 3]) -> Result<UnitQuaternion<f64>, Strin
     }
     let error = (m * m.transpose() - Matrix3::identity()).abs().max();
     if error > ROTATION_ORTHONORMAL_TOL {
-        return Err(format!("rotation is not orthonormal (|R R^T - I| = {error:.2e})"));
+        return Err(format!(
+            "rotation is not orthonormal (|R R^T - I| = {error:.2e})"
+        ));
     }
     if m.determinant() < 0.0 {
         return Err("rotation has determinant -1 (a reflection)".into());
     }
-    Ok(UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(m)))
+    Ok(UnitQuaternion::from_rotation_matrix(
+        &Rotation3::from_matrix_unchecked(m),
+    ))
 }
 
 fn camera_from_file(file: CameraFile, path: &Path) -> Result<Camera, CalibrationError> {
@@ -234,10 +247,14 @@ fn describe_field(path: &str, document: &serde_json::Value) -> String {
     let Some((index, tail)) = rest.split_once(']') else {
         return path.to_owned();
     };
-    let id = index
-        .parse::<usize>()
-        .ok()
-        .and_then(|i| document.get("cameras")?.get(i)?.get("id")?.as_str().map(str::to_owned));
+    let id = index.parse::<usize>().ok().and_then(|i| {
+        document
+            .get("cameras")?
+            .get(i)?
+            .get("id")?
+            .as_str()
+            .map(str::to_owned)
+    });
     match id {
         Some(id) => format!("cameras[{index}] (id {id:?}){tail}"),
         None => path.to_owned(),
@@ -255,19 +272,21 @@ pub fn parse_rig(text: &str, path: &Path) -> Result<Rig, CalibrationError> {
             field: format!("line {} column {}", e.line(), e.column()),
             reason: e.to_string(),
         })?;
-    let file: RigFile = serde_path_to_error::deserialize(&document).map_err(|e| {
-        CalibrationError::Parse {
+    let file: RigFile =
+        serde_path_to_error::deserialize(&document).map_err(|e| CalibrationError::Parse {
             path: path.to_owned(),
             field: describe_field(&e.path().to_string(), &document),
             reason: e.inner().to_string(),
-        }
-    })?;
+        })?;
     let cameras = file
         .cameras
         .into_iter()
         .map(|c| camera_from_file(c, path))
         .collect::<Result<Vec<_>, _>>()?;
-    let rig = Rig { name: file.name, cameras };
+    let rig = Rig {
+        name: file.name,
+        cameras,
+    };
     rig.validate(path)?;
     Ok(rig)
 }
@@ -280,15 +299,20 @@ pub fn load_rig(path: &Path) -> Result<Rig, CalibrationError> {
     if path.is_dir() {
         return super::colmap::import_colmap(path);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| CalibrationError::Io { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CalibrationError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_rig(&text, path)
 }
 
 /// Serialises a rig to pretty JSON.
 #[must_use]
 pub fn rig_to_json(rig: &Rig) -> String {
-    let file = RigFile { name: rig.name.clone(), cameras: rig.cameras.iter().map(camera_to_file).collect() };
+    let file = RigFile {
+        name: rig.name.clone(),
+        cameras: rig.cameras.iter().map(camera_to_file).collect(),
+    };
     // Serialising plain structs of numbers and strings cannot fail.
     serde_json::to_string_pretty(&file).unwrap_or_default()
 }
@@ -299,8 +323,12 @@ pub fn rig_to_json(rig: &Rig) -> String {
 /// Validation or I/O errors.
 pub fn save_rig(rig: &Rig, path: &Path) -> Result<(), CalibrationError> {
     rig.validate(path)?;
-    crate::fsutil::write_atomic(path, rig_to_json(rig).as_bytes())
-        .map_err(|source| CalibrationError::Io { path: path.to_owned(), source })
+    crate::fsutil::write_atomic(path, rig_to_json(rig).as_bytes()).map_err(|source| {
+        CalibrationError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -313,12 +341,23 @@ mod tests {
         for i in 0..3 {
             let angle = f64::from(i) * 2.0;
             let eye = Point3::new(6.0 * angle.cos(), 6.0 * angle.sin(), 3.0);
-            let mut c = Camera::look_at(&format!("cam{i}"), 640, 360, 510.5, &eye, &Point3::new(0.0, 0.0, 1.0)).unwrap();
+            let mut c = Camera::look_at(
+                &format!("cam{i}"),
+                640,
+                360,
+                510.5,
+                &eye,
+                &Point3::new(0.0, 0.0, 1.0),
+            )
+            .unwrap();
             c.distortion = Distortion::from_array([-0.1, 0.01, 0.0005, -0.0002, 0.001]);
             c.time_offset_ns = i64::from(i) * 1000;
             cameras.push(c);
         }
-        Rig { name: "test".into(), cameras }
+        Rig {
+            name: "test".into(),
+            cameras,
+        }
     }
 
     #[test]
@@ -329,7 +368,12 @@ mod tests {
         assert_eq!(back.cameras.len(), 3);
         for (a, b) in rig.cameras.iter().zip(&back.cameras) {
             assert_eq!(a.id, b.id);
-            assert!((a.cam_from_world.to_homogeneous() - b.cam_from_world.to_homogeneous()).abs().max() < 1e-12);
+            assert!(
+                (a.cam_from_world.to_homogeneous() - b.cam_from_world.to_homogeneous())
+                    .abs()
+                    .max()
+                    < 1e-12
+            );
             assert_eq!(a.distortion, b.distortion);
             assert_eq!(a.time_offset_ns, b.time_offset_ns);
         }
@@ -338,32 +382,45 @@ mod tests {
     #[test]
     fn malformed_field_is_named() {
         let text = rig_to_json(&test_rig()).replacen("\"fx\": 510.5", "\"fx\": \"wide\"", 1);
-        let err = parse_rig(&text, Path::new("bad.json")).unwrap_err().to_string();
-        assert!(err.contains("bad.json") && err.contains("cam0") && err.contains("fx"), "{err}");
+        let err = parse_rig(&text, Path::new("bad.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json") && err.contains("cam0") && err.contains("fx"),
+            "{err}"
+        );
     }
 
     #[test]
     fn negative_focal_and_bad_rotation_are_rejected() {
         let text = rig_to_json(&test_rig()).replacen("\"fy\": 510.5", "\"fy\": -3.0", 1);
-        let err = parse_rig(&text, Path::new("r.json")).unwrap_err().to_string();
+        let err = parse_rig(&text, Path::new("r.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cam0") && err.contains("fy"), "{err}");
 
         let mut rig = test_rig();
         let json = rig_to_json(&rig);
         let mut doc: serde_json::Value = serde_json::from_str(&json).unwrap();
         doc["cameras"][1]["cam_from_world"]["rotation"][0][0] = serde_json::json!(2.0);
-        let err = parse_rig(&doc.to_string(), Path::new("r.json")).unwrap_err().to_string();
+        let err = parse_rig(&doc.to_string(), Path::new("r.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cam1") && err.contains("rotation"), "{err}");
 
         rig.cameras[2].id = "cam0".into();
-        let err = parse_rig(&rig_to_json(&rig), Path::new("r.json")).unwrap_err().to_string();
+        let err = parse_rig(&rig_to_json(&rig), Path::new("r.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("duplicate"), "{err}");
     }
 
     #[test]
     fn unknown_field_is_rejected() {
         let text = rig_to_json(&test_rig()).replacen("\"fx\"", "\"focal\": 1.0, \"fx\"", 1);
-        let err = parse_rig(&text, Path::new("r.json")).unwrap_err().to_string();
+        let err = parse_rig(&text, Path::new("r.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("focal") && err.contains("cam0"), "{err}");
     }
 }

@@ -28,7 +28,12 @@ impl FrameSet {
     /// Indices of cameras with no frame in this set.
     #[must_use]
     pub fn missing(&self) -> Vec<usize> {
-        self.frames.iter().enumerate().filter(|(_, f)| f.is_none()).map(|(i, _)| i).collect()
+        self.frames
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.is_none())
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Number of cameras present.
@@ -40,7 +45,11 @@ impl FrameSet {
     /// Bytes of pixel data held.
     #[must_use]
     pub fn byte_size(&self) -> usize {
-        self.frames.iter().flatten().map(|f| f.image.rgba.len()).sum()
+        self.frames
+            .iter()
+            .flatten()
+            .map(|f| f.image.rgba.len())
+            .sum()
     }
 }
 
@@ -87,7 +96,10 @@ impl FrameSync {
             newest_per_camera: vec![None; camera_count],
             ended: vec![false; camera_count],
             last_emitted_ns: None,
-            stats: SyncStats { missing_per_camera: vec![0; camera_count], ..SyncStats::default() },
+            stats: SyncStats {
+                missing_per_camera: vec![0; camera_count],
+                ..SyncStats::default()
+            },
         }
     }
 
@@ -105,12 +117,19 @@ impl FrameSync {
         }
         let newest = &mut self.newest_per_camera[frame.camera_index];
         *newest = Some(newest.map_or(t, |n| n.max(t)));
-        if self.last_emitted_ns.is_some_and(|last| t <= last + self.tolerance_ns) {
+        if self
+            .last_emitted_ns
+            .is_some_and(|last| t <= last + self.tolerance_ns)
+        {
             self.stats.late_frames += 1;
             return self.drain_ready(t);
         }
         let tolerance = self.tolerance_ns;
-        if let Some(set) = self.pending.iter_mut().find(|s| (s.capture_ns - t).abs() <= tolerance) {
+        if let Some(set) = self
+            .pending
+            .iter_mut()
+            .find(|s| (s.capture_ns - t).abs() <= tolerance)
+        {
             let slot = &mut set.frames[frame.camera_index];
             if slot.is_some() {
                 self.stats.duplicate_frames += 1;
@@ -121,8 +140,18 @@ impl FrameSync {
             let mut frames = vec![None; self.camera_count];
             let camera_index = frame.camera_index;
             frames[camera_index] = Some(frame);
-            let position = self.pending.iter().position(|s| s.capture_ns > t).unwrap_or(self.pending.len());
-            self.pending.insert(position, FrameSet { capture_ns: t, frames });
+            let position = self
+                .pending
+                .iter()
+                .position(|s| s.capture_ns > t)
+                .unwrap_or(self.pending.len());
+            self.pending.insert(
+                position,
+                FrameSet {
+                    capture_ns: t,
+                    frames,
+                },
+            );
         }
         self.drain_ready(t)
     }
@@ -132,7 +161,13 @@ impl FrameSync {
         if let Some(ended) = self.ended.get_mut(camera_index) {
             *ended = true;
         }
-        let newest = self.newest_per_camera.iter().flatten().copied().max().unwrap_or(i64::MIN);
+        let newest = self
+            .newest_per_camera
+            .iter()
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(i64::MIN);
         self.drain_ready(newest)
     }
 
@@ -151,9 +186,12 @@ impl FrameSync {
             let passed = front.frames.iter().enumerate().all(|(camera, frame)| {
                 frame.is_some()
                     || self.ended[camera]
-                    || self.newest_per_camera[camera].is_some_and(|n| n > front.capture_ns + self.tolerance_ns)
+                    || self.newest_per_camera[camera]
+                        .is_some_and(|n| n > front.capture_ns + self.tolerance_ns)
             });
-            let expired = self.max_wait_ns.is_some_and(|wait| newest_ns - front.capture_ns > wait);
+            let expired = self
+                .max_wait_ns
+                .is_some_and(|wait| newest_ns - front.capture_ns > wait);
             if !(passed || expired) {
                 break;
             }
@@ -173,7 +211,11 @@ impl FrameSync {
             for &i in &missing {
                 self.stats.missing_per_camera[i] += 1;
             }
-            tracing::warn!(capture_ns = set.capture_ns, ?missing, "frame set incomplete");
+            tracing::warn!(
+                capture_ns = set.capture_ns,
+                ?missing,
+                "frame set incomplete"
+            );
         }
         self.last_emitted_ns = Some(set.capture_ns);
         set
@@ -189,7 +231,15 @@ mod tests {
     const PERIOD: i64 = 40_000_000;
 
     fn frame(camera_index: usize, capture_ns: i64) -> CameraFrame {
-        CameraFrame { camera_index, capture_ns, image: RgbaImage { width: 1, height: 1, rgba: Arc::new(vec![0; 4]) } }
+        CameraFrame {
+            camera_index,
+            capture_ns,
+            image: RgbaImage {
+                width: 1,
+                height: 1,
+                rgba: Arc::new(vec![0; 4]),
+            },
+        }
     }
 
     #[test]
@@ -220,7 +270,10 @@ mod tests {
             }
         }
         // Before finish, the incomplete set 3 must already have left.
-        assert!(sets.iter().any(|s| s.capture_ns == 3 * PERIOD && s.missing() == vec![1]));
+        assert!(
+            sets.iter()
+                .any(|s| s.capture_ns == 3 * PERIOD && s.missing() == vec![1])
+        );
         sets.extend(sync.finish());
         assert_eq!(sets.len(), 8);
         assert_eq!(sync.stats().incomplete_sets, 1);
@@ -234,7 +287,10 @@ mod tests {
         for i in 0..20i64 {
             sets.extend(sync.push(frame(0, i * PERIOD)));
         }
-        assert!(sets.is_empty(), "camera 1 has not delivered yet: nothing may leave");
+        assert!(
+            sets.is_empty(),
+            "camera 1 has not delivered yet: nothing may leave"
+        );
         for i in 0..20i64 {
             sets.extend(sync.push(frame(1, i * PERIOD + 2_000_000)));
         }

@@ -28,10 +28,22 @@ impl CameraGpu {
     #[must_use]
     pub fn new(camera: &Camera, pixel_offset: u32) -> Self {
         let m = camera.cam_from_world.to_homogeneous();
-        let row = |r: usize| [m[(r, 0)] as f32, m[(r, 1)] as f32, m[(r, 2)] as f32, m[(r, 3)] as f32];
+        let row = |r: usize| {
+            [
+                m[(r, 0)] as f32,
+                m[(r, 1)] as f32,
+                m[(r, 2)] as f32,
+                m[(r, 3)] as f32,
+            ]
+        };
         Self {
             cam_from_world_rows: [row(0), row(1), row(2)],
-            intrinsics: [camera.fx as f32, camera.fy as f32, camera.cx as f32, camera.cy as f32],
+            intrinsics: [
+                camera.fx as f32,
+                camera.fy as f32,
+                camera.cx as f32,
+                camera.cy as f32,
+            ],
             size: [camera.width, camera.height, pixel_offset, 0],
         }
     }

@@ -90,7 +90,11 @@ impl GpuContext {
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
         tracing::info!(adapter = ?adapter_info.name, backend = ?adapter_info.backend, "GPU ready");
-        Ok(Self { device, queue, adapter_info })
+        Ok(Self {
+            device,
+            queue,
+            adapter_info,
+        })
     }
 
     /// Blocks until all submitted work is done.
@@ -99,7 +103,10 @@ impl GpuContext {
     /// [`GpuError::Poll`] on device loss or timeout.
     pub fn wait_idle(&self) -> Result<(), GpuError> {
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: Some(POLL_TIMEOUT) })
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: Some(POLL_TIMEOUT),
+            })
             .map(|_| ())
             .map_err(|e| GpuError::Poll(e.to_string()))
     }
@@ -107,7 +114,12 @@ impl GpuContext {
     /// Creates a storage buffer initialised with `contents` (may be empty:
     /// a 4-byte buffer is made so bindings stay valid).
     #[must_use]
-    pub fn storage_buffer(&self, label: &str, contents: &[u8], extra_usage: wgpu::BufferUsages) -> wgpu::Buffer {
+    pub fn storage_buffer(
+        &self,
+        label: &str,
+        contents: &[u8],
+        extra_usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
         let padded;
         let bytes = if contents.is_empty() {
             padded = [0u8; 4];
@@ -131,7 +143,9 @@ impl GpuContext {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size_bytes.max(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
     }
@@ -158,23 +172,25 @@ impl GpuContext {
         layout: &wgpu::PipelineLayout,
         entry_point: &str,
     ) -> wgpu::ComputePipeline {
-        self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(label),
-            layout: Some(layout),
-            module,
-            entry_point: Some(entry_point),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-            cache: None,
-        })
+        self.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(layout),
+                module,
+                entry_point: Some(entry_point),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
     }
 
     /// Compiles WGSL source into a module.
     #[must_use]
     pub fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {
-        self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(label),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        })
+        self.device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
     }
 
     /// Copies `size_bytes` from the start of `buffer` (which must have
@@ -189,7 +205,11 @@ impl GpuContext {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let mut encoder = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("readback"),
+            });
         encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size_bytes);
         self.queue.submit([encoder.finish()]);
         let slice = staging.slice(..size_bytes);
@@ -202,7 +222,10 @@ impl GpuContext {
             .recv_timeout(POLL_TIMEOUT)
             .map_err(|e| GpuError::Readback(e.to_string()))?
             .map_err(|e| GpuError::Readback(e.to_string()))?;
-        let bytes = slice.get_mapped_range().map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
+        let bytes = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .to_vec();
         staging.unmap();
         Ok(bytes)
     }
@@ -212,11 +235,18 @@ impl GpuContext {
     ///
     /// # Errors
     /// The validation error, or whatever `work` returns.
-    pub fn with_validation<T>(&self, label: &str, work: impl FnOnce() -> Result<T, GpuError>) -> Result<T, GpuError> {
+    pub fn with_validation<T>(
+        &self,
+        label: &str,
+        work: impl FnOnce() -> Result<T, GpuError>,
+    ) -> Result<T, GpuError> {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let result = work();
         if let Some(error) = pollster::block_on(scope.pop()) {
-            return Err(GpuError::Validation { label: label.to_owned(), message: error.to_string() });
+            return Err(GpuError::Validation {
+                label: label.to_owned(),
+                message: error.to_string(),
+            });
         }
         result
     }
@@ -259,8 +289,10 @@ pub fn storage_layout(
             count: None,
         })
         .collect();
-    let bind_group_layout =
-        device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries });
+    let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some(label),
+        entries: &entries,
+    });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some(label),
         bind_group_layouts: &[Some(&bind_group_layout)],
@@ -271,13 +303,25 @@ pub fn storage_layout(
 
 /// Binds `buffers` in order (binding i = `buffers[i]`).
 #[must_use]
-pub fn bind_buffers(device: &wgpu::Device, label: &str, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+pub fn bind_buffers(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
         .enumerate()
-        .map(|(binding, buffer)| wgpu::BindGroupEntry { binding: binding as u32, resource: buffer.as_entire_binding() })
+        .map(|(binding, buffer)| wgpu::BindGroupEntry {
+            binding: binding as u32,
+            resource: buffer.as_entire_binding(),
+        })
         .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+    device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout,
+        entries: &entries,
+    })
 }
 
 /// Number of workgroups of `workgroup_size` needed for `items`, split over x
@@ -295,6 +339,15 @@ pub fn dispatch_size(items: u32, workgroup_size: u32) -> (u32, u32) {
     }
 }
 
+/// Shared WGSL (camera model) prepended to every entry-point shader file.
+pub const COMMON_WGSL: &str = shader!("common/camera.wgsl");
+
+/// Prepends [`COMMON_WGSL`] to an entry-point shader's source.
+#[must_use]
+pub fn with_common(body: &str) -> String {
+    format!("{COMMON_WGSL}\n{body}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::dispatch_size;
@@ -307,13 +360,4 @@ mod tests {
             assert!(u64::from(x) * u64::from(y) * 256 >= u64::from(items));
         }
     }
-}
-
-/// Shared WGSL (camera model) prepended to every entry-point shader file.
-pub const COMMON_WGSL: &str = shader!("common/camera.wgsl");
-
-/// Prepends [`COMMON_WGSL`] to an entry-point shader's source.
-#[must_use]
-pub fn with_common(body: &str) -> String {
-    format!("{COMMON_WGSL}\n{body}")
 }

@@ -56,7 +56,9 @@ pub enum IngestError {
         debug: String,
     },
     /// Decoded frames have another size than the rig says.
-    #[error("camera {camera:?}: stream is {got_width}x{got_height} but the rig says {width}x{height}")]
+    #[error(
+        "camera {camera:?}: stream is {got_width}x{got_height} but the rig says {width}x{height}"
+    )]
     SizeMismatch {
         /// Camera id.
         camera: String,
@@ -78,7 +80,9 @@ pub enum IngestError {
         reason: String,
     },
     /// No image or video for a camera in a folder.
-    #[error("{dir}: no image or video for camera {camera:?} (looked for {camera}.png, .jpg, .jpeg, .mp4, .mkv, .ts)")]
+    #[error(
+        "{dir}: no image or video for camera {camera:?} (looked for {camera}.png, .jpg, .jpeg, .mp4, .mkv, .ts)"
+    )]
     MissingCamera {
         /// The folder.
         dir: PathBuf,
@@ -103,7 +107,12 @@ impl RgbaImage {
     #[must_use]
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
         let i = ((y * self.width + x) * 4) as usize;
-        [self.rgba[i], self.rgba[i + 1], self.rgba[i + 2], self.rgba[i + 3]]
+        [
+            self.rgba[i],
+            self.rgba[i + 1],
+            self.rgba[i + 2],
+            self.rgba[i + 3],
+        ]
     }
 }
 
@@ -176,7 +185,11 @@ pub fn to_uri(camera: &str, source: &str) -> Result<String, IngestError> {
     })?;
     gst::glib::filename_to_uri(&absolute, None)
         .map(|u| u.to_string())
-        .map_err(|e| IngestError::Open { camera: camera.to_owned(), uri: source.to_owned(), reason: e.to_string() })
+        .map_err(|e| IngestError::Open {
+            camera: camera.to_owned(),
+            uri: source.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Starts ingest of `camera` (index `camera_index` in the rig) from `uri`;
@@ -190,8 +203,16 @@ pub fn spawn_camera(
     uri: &str,
     events: Sender<IngestEvent>,
 ) -> Result<CameraIngest, IngestError> {
-    gst::init().map_err(|e| IngestError::Open { camera: camera.id.clone(), uri: uri.into(), reason: e.to_string() })?;
-    let open_error = |reason: String| IngestError::Open { camera: camera.id.clone(), uri: uri.to_owned(), reason };
+    gst::init().map_err(|e| IngestError::Open {
+        camera: camera.id.clone(),
+        uri: uri.into(),
+        reason: e.to_string(),
+    })?;
+    let open_error = |reason: String| IngestError::Open {
+        camera: camera.id.clone(),
+        uri: uri.to_owned(),
+        reason,
+    };
     let pipeline = gst::parse::launch(
         "uridecodebin name=decode ! videoconvert name=convert ! video/x-raw,format=RGBA ! appsink name=sink sync=false max-buffers=4",
     )
@@ -199,7 +220,9 @@ pub fn spawn_camera(
     .downcast::<gst::Pipeline>()
     .map_err(|_| open_error("not a pipeline".into()))?;
     pipeline.set_property("name", format!("ingest-{}", camera.id));
-    let decode = pipeline.by_name("decode").ok_or_else(|| open_error("no decode element".into()))?;
+    let decode = pipeline
+        .by_name("decode")
+        .ok_or_else(|| open_error("no decode element".into()))?;
     decode.set_property("uri", uri);
     let sink = pipeline
         .by_name("sink")
@@ -218,22 +241,32 @@ pub fn spawn_camera(
         .spawn(move || {
             let event = match pull_frames(&thread_pipeline, &sink, camera_index, &camera, &events) {
                 Ok(()) => IngestEvent::Ended { camera_index },
-                Err(error) => IngestEvent::Failed { camera_index, error },
+                Err(error) => IngestEvent::Failed {
+                    camera_index,
+                    error,
+                },
             };
             let _ = events.send(event);
             let _ = thread_pipeline.set_state(gst::State::Null);
         })
         .map_err(|e| open_error(e.to_string()))?;
-    Ok(CameraIngest { pipeline, thread: Some(thread) })
+    Ok(CameraIngest {
+        pipeline,
+        thread: Some(thread),
+    })
 }
 
 fn pipeline_error(pipeline: &gst::Pipeline, camera: &str) -> Option<IngestError> {
     let bus = pipeline.bus()?;
     let message = bus.pop_filtered(&[gst::MessageType::Error])?;
-    let gst::MessageView::Error(e) = message.view() else { return None };
+    let gst::MessageView::Error(e) = message.view() else {
+        return None;
+    };
     Some(IngestError::Pipeline {
         camera: camera.to_owned(),
-        element_path: e.src().map_or_else(|| "<unknown>".into(), |s| s.path_string().to_string()),
+        element_path: e
+            .src()
+            .map_or_else(|| "<unknown>".into(), |s| s.path_string().to_string()),
         error: e.error().to_string(),
         debug: e.debug().map(|d| d.to_string()).unwrap_or_default(),
     })
@@ -250,7 +283,8 @@ fn pull_frames(
     loop {
         // An upstream error does not wake a blocked appsink: poll with a
         // timeout and look at the bus in between.
-        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(PULL_TIMEOUT_MS)) else {
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_mseconds(PULL_TIMEOUT_MS))
+        else {
             if sink.is_eos() {
                 return Ok(());
             }
@@ -262,8 +296,12 @@ fn pull_frames(
             }
             continue;
         };
-        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else { continue };
-        let Ok(info) = gst_video::VideoInfo::from_caps(caps) else { continue };
+        let (Some(buffer), Some(caps)) = (sample.buffer(), sample.caps()) else {
+            continue;
+        };
+        let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
+            continue;
+        };
         if info.width() != camera.width || info.height() != camera.height {
             return Err(IngestError::SizeMismatch {
                 camera: camera.id.clone(),
@@ -273,8 +311,12 @@ fn pull_frames(
                 got_height: info.height(),
             });
         }
-        let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info) else { continue };
-        let Ok(plane) = frame.plane_data(0) else { continue };
+        let Ok(frame) = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info) else {
+            continue;
+        };
+        let Ok(plane) = frame.plane_data(0) else {
+            continue;
+        };
         let stride = frame.plane_stride()[0] as usize;
         let row_bytes = info.width() as usize * 4;
         let mut rgba = Vec::with_capacity(row_bytes * info.height() as usize);
@@ -285,7 +327,11 @@ fn pull_frames(
         let frame = CameraFrame {
             camera_index,
             capture_ns: pts_ns - camera.time_offset_ns,
-            image: RgbaImage { width: info.width(), height: info.height(), rgba: Arc::new(rgba) },
+            image: RgbaImage {
+                width: info.width(),
+                height: info.height(),
+                rgba: Arc::new(rgba),
+            },
         };
         tracing::trace!(camera_id = ?camera.id, capture_ns = frame.capture_ns, "frame");
         if events.send(IngestEvent::Frame(frame)).is_err() {
@@ -299,19 +345,32 @@ fn pull_frames(
 /// # Errors
 /// [`IngestError::Image`] naming the file.
 pub fn load_image(path: &Path) -> Result<RgbaImage, IngestError> {
-    let image = image::open(path).map_err(|e| IngestError::Image { path: path.to_owned(), reason: e.to_string() })?;
+    let image = image::open(path).map_err(|e| IngestError::Image {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let rgba = image.to_rgba8();
-    Ok(RgbaImage { width: rgba.width(), height: rgba.height(), rgba: Arc::new(rgba.into_raw()) })
+    Ok(RgbaImage {
+        width: rgba.width(),
+        height: rgba.height(),
+        rgba: Arc::new(rgba.into_raw()),
+    })
 }
 
 /// Finds camera `id`'s still image in `dir` (`<id>.png`, `.jpg`, `.jpeg`).
 #[must_use]
 pub fn find_still(dir: &Path, id: &str) -> Option<PathBuf> {
-    ["png", "jpg", "jpeg"].iter().map(|ext| dir.join(format!("{id}.{ext}"))).find(|p| p.is_file())
+    ["png", "jpg", "jpeg"]
+        .iter()
+        .map(|ext| dir.join(format!("{id}.{ext}")))
+        .find(|p| p.is_file())
 }
 
 /// Finds camera `id`'s video in `dir` (`<id>.mp4`, `.mkv`, `.ts`).
 #[must_use]
 pub fn find_video(dir: &Path, id: &str) -> Option<PathBuf> {
-    ["mp4", "mkv", "ts"].iter().map(|ext| dir.join(format!("{id}.{ext}"))).find(|p| p.is_file())
+    ["mp4", "mkv", "ts"]
+        .iter()
+        .map(|ext| dir.join(format!("{id}.{ext}")))
+        .find(|p| p.is_file())
 }

@@ -35,7 +35,9 @@ pub const DEFAULT_SRT_LATENCY_MS: u64 = 120;
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// GStreamer is missing an element or could not build the pipeline.
-    #[error("output pipeline setup failed: {0} (run scripts/setup.sh to install GStreamer plugins)")]
+    #[error(
+        "output pipeline setup failed: {0} (run scripts/setup.sh to install GStreamer plugins)"
+    )]
     Setup(String),
     /// An element posted an error on the bus.
     #[error("output pipeline error from {element_path}: {error} ({debug})")]
@@ -60,7 +62,9 @@ pub enum OutputError {
         height: u32,
     },
     /// The destination is not usable.
-    #[error("bad output destination {0:?}: expected a file path or srt://host:port[?mode=caller|listener|rendezvous]")]
+    #[error(
+        "bad output destination {0:?}: expected a file path or srt://host:port[?mode=caller|listener|rendezvous]"
+    )]
     Destination(String),
     /// Renaming the finished file failed.
     #[error("{path}: {source}")]
@@ -92,7 +96,9 @@ impl Destination {
     pub fn parse(text: &str) -> Result<Self, OutputError> {
         if let Some(rest) = text.strip_prefix("srt://") {
             let authority = rest.split(['?', '/']).next().unwrap_or_default();
-            let port_ok = authority.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok());
+            let port_ok = authority
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok());
             if !port_ok {
                 return Err(OutputError::Destination(text.to_owned()));
             }
@@ -110,7 +116,11 @@ impl Destination {
         match self {
             Self::Srt(uri) => uri
                 .split_once('?')
-                .and_then(|(_, query)| query.split('&').find_map(|kv| kv.strip_prefix("latency=")?.parse().ok()))
+                .and_then(|(_, query)| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix("latency=")?.parse().ok())
+                })
                 .unwrap_or(DEFAULT_SRT_LATENCY_MS),
             Self::File(_) => 0,
         }
@@ -141,14 +151,26 @@ impl EncoderSettings {
     #[must_use]
     pub fn broadcast(width: u32, height: u32, fps: u32) -> Self {
         // ~0.1 bit per pixel per frame: 8 Mbit/s at 1080p30.
-        let bitrate_kbps = ((u64::from(width) * u64::from(height) * u64::from(fps)) / 8_000).clamp(1_000, 20_000) as u32;
-        Self { width, height, fps, bitrate_kbps, quantizer: None, speed_preset: "ultrafast", keyframe_interval: fps.max(1) }
+        let bitrate_kbps = ((u64::from(width) * u64::from(height) * u64::from(fps)) / 8_000)
+            .clamp(1_000, 20_000) as u32;
+        Self {
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+            quantizer: None,
+            speed_preset: "ultrafast",
+            keyframe_interval: fps.max(1),
+        }
     }
 
     /// Near-lossless settings for synthetic camera recordings.
     #[must_use]
     pub fn archival(width: u32, height: u32, fps: u32) -> Self {
-        Self { quantizer: Some(10), ..Self::broadcast(width, height, fps) }
+        Self {
+            quantizer: Some(10),
+            ..Self::broadcast(width, height, fps)
+        }
     }
 }
 
@@ -171,7 +193,9 @@ fn make(factory: &str, name: &str) -> Result<gst::Element, OutputError> {
 /// Turns the first error message on `bus` into [`OutputError::Pipeline`].
 fn bus_error(message: &gst::message::Error) -> OutputError {
     OutputError::Pipeline {
-        element_path: message.src().map_or_else(|| "<unknown>".into(), |s| s.path_string().to_string()),
+        element_path: message
+            .src()
+            .map_or_else(|| "<unknown>".into(), |s| s.path_string().to_string()),
         error: message.error().to_string(),
         debug: message.debug().map(|d| d.to_string()).unwrap_or_default(),
     }
@@ -195,11 +219,17 @@ impl VideoWriter {
     /// Missing plugins, bad destination, or a pipeline that fails to start.
     pub fn open(destination: Destination, settings: EncoderSettings) -> Result<Self, OutputError> {
         gst::init().map_err(|e| OutputError::Setup(e.to_string()))?;
-        let video_info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgba, settings.width, settings.height)
-            .fps(gst::Fraction::new(settings.fps as i32, 1))
-            .build()
-            .map_err(|e| OutputError::Setup(format!("bad video format: {e}")))?;
-        let caps = video_info.to_caps().map_err(|e| OutputError::Setup(e.to_string()))?;
+        let video_info = gst_video::VideoInfo::builder(
+            gst_video::VideoFormat::Rgba,
+            settings.width,
+            settings.height,
+        )
+        .fps(gst::Fraction::new(settings.fps as i32, 1))
+        .build()
+        .map_err(|e| OutputError::Setup(format!("bad video format: {e}")))?;
+        let caps = video_info
+            .to_caps()
+            .map_err(|e| OutputError::Setup(e.to_string()))?;
         let frame_bytes = u64::from(settings.width) * u64::from(settings.height) * 4;
         let appsrc = gst_app::AppSrc::builder()
             .name("frames")
@@ -211,7 +241,12 @@ impl VideoWriter {
         let convert = make("videoconvert", "convert")?;
         let i420 = gst::ElementFactory::make("capsfilter")
             .name("i420")
-            .property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build())
+            .property(
+                "caps",
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .build(),
+            )
             .build()
             .map_err(|e| OutputError::Setup(e.to_string()))?;
         let encoder = make("x264enc", "encoder")?;
@@ -243,14 +278,37 @@ impl VideoWriter {
             }
         };
         let pipeline = gst::Pipeline::with_name("output");
-        let elements = [appsrc.upcast_ref(), &convert, &i420, &encoder, &parse, &mux, &sink];
-        pipeline.add_many(elements).map_err(|e| OutputError::Setup(e.to_string()))?;
-        gst::Element::link_many(elements).map_err(|e| OutputError::Setup(format!("cannot link output pipeline: {e}")))?;
-        let writer = Self { pipeline, appsrc, settings, destination, frame_index: 0, partial_path, finished: false };
+        let elements = [
+            appsrc.upcast_ref(),
+            &convert,
+            &i420,
+            &encoder,
+            &parse,
+            &mux,
+            &sink,
+        ];
+        pipeline
+            .add_many(elements)
+            .map_err(|e| OutputError::Setup(e.to_string()))?;
+        gst::Element::link_many(elements)
+            .map_err(|e| OutputError::Setup(format!("cannot link output pipeline: {e}")))?;
+        let writer = Self {
+            pipeline,
+            appsrc,
+            settings,
+            destination,
+            frame_index: 0,
+            partial_path,
+            finished: false,
+        };
         writer
             .pipeline
             .set_state(gst::State::Playing)
-            .map_err(|_| writer.pending_error().unwrap_or_else(|| OutputError::Setup("pipeline refused to start".into())))?;
+            .map_err(|_| {
+                writer
+                    .pending_error()
+                    .unwrap_or_else(|| OutputError::Setup("pipeline refused to start".into()))
+            })?;
         Ok(writer)
     }
 
@@ -278,7 +336,12 @@ impl VideoWriter {
     pub fn push_rgba(&mut self, rgba: Vec<u8>) -> Result<(), OutputError> {
         let expected = (self.settings.width * self.settings.height * 4) as usize;
         if rgba.len() != expected {
-            return Err(OutputError::FrameSize { expected, got: rgba.len(), width: self.settings.width, height: self.settings.height });
+            return Err(OutputError::FrameSize {
+                expected,
+                got: rgba.len(),
+                width: self.settings.width,
+                height: self.settings.height,
+            });
         }
         if let Some(error) = self.pending_error() {
             return Err(error);
@@ -292,7 +355,8 @@ impl VideoWriter {
             b.set_duration(next - pts);
         }
         self.appsrc.push_buffer(buffer).map_err(|flow| {
-            self.pending_error().unwrap_or_else(|| OutputError::Setup(format!("appsrc refused a frame: {flow:?}")))
+            self.pending_error()
+                .unwrap_or_else(|| OutputError::Setup(format!("appsrc refused a frame: {flow:?}")))
         })?;
         self.frame_index += 1;
         Ok(())
@@ -304,10 +368,17 @@ impl VideoWriter {
     /// # Errors
     /// Pipeline errors, a timeout, or the final rename failing.
     pub fn finish(mut self) -> Result<OutputSummary, OutputError> {
-        self.appsrc.end_of_stream().map_err(|flow| OutputError::Setup(format!("EOS refused: {flow:?}")))?;
-        let clip = Duration::from_nanos(self.frame_index * 1_000_000_000 / u64::from(self.settings.fps.max(1)));
+        self.appsrc
+            .end_of_stream()
+            .map_err(|flow| OutputError::Setup(format!("EOS refused: {flow:?}")))?;
+        let clip = Duration::from_nanos(
+            self.frame_index * 1_000_000_000 / u64::from(self.settings.fps.max(1)),
+        );
         let timeout = clip + Duration::from_secs(60);
-        let bus = self.pipeline.bus().ok_or_else(|| OutputError::Setup("pipeline has no bus".into()))?;
+        let bus = self
+            .pipeline
+            .bus()
+            .ok_or_else(|| OutputError::Setup("pipeline has no bus".into()))?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -327,14 +398,22 @@ impl VideoWriter {
             }
         }
         if matches!(self.destination, Destination::Srt(_)) {
-            std::thread::sleep(Duration::from_millis(self.destination.srt_latency_ms()) + SRT_DRAIN_MARGIN);
+            std::thread::sleep(
+                Duration::from_millis(self.destination.srt_latency_ms()) + SRT_DRAIN_MARGIN,
+            );
         }
         let _ = self.pipeline.set_state(gst::State::Null);
         self.finished = true;
         if let (Some(partial), Destination::File(path)) = (&self.partial_path, &self.destination) {
-            std::fs::rename(partial, path).map_err(|source| OutputError::Io { path: path.clone(), source })?;
+            std::fs::rename(partial, path).map_err(|source| OutputError::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
-        Ok(OutputSummary { frames: self.frame_index, destination: self.destination.clone() })
+        Ok(OutputSummary {
+            frames: self.frame_index,
+            destination: self.destination.clone(),
+        })
     }
 }
 
@@ -355,10 +434,18 @@ mod tests {
 
     #[test]
     fn destinations_parse() {
-        assert_eq!(Destination::parse("out.mp4").unwrap(), Destination::File("out.mp4".into()));
+        assert_eq!(
+            Destination::parse("out.mp4").unwrap(),
+            Destination::File("out.mp4".into())
+        );
         let srt = Destination::parse("srt://127.0.0.1:9000?mode=caller&latency=200").unwrap();
         assert_eq!(srt.srt_latency_ms(), 200);
-        assert_eq!(Destination::parse("srt://:9000?mode=listener").unwrap().srt_latency_ms(), DEFAULT_SRT_LATENCY_MS);
+        assert_eq!(
+            Destination::parse("srt://:9000?mode=listener")
+                .unwrap()
+                .srt_latency_ms(),
+            DEFAULT_SRT_LATENCY_MS
+        );
         assert!(Destination::parse("srt://nohost").is_err());
     }
 
@@ -366,7 +453,11 @@ mod tests {
     fn wrong_frame_size_is_an_error_and_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.mp4");
-        let mut writer = VideoWriter::open(Destination::File(path.clone()), EncoderSettings::broadcast(64, 48, 25)).unwrap();
+        let mut writer = VideoWriter::open(
+            Destination::File(path.clone()),
+            EncoderSettings::broadcast(64, 48, 25),
+        )
+        .unwrap();
         let err = writer.push_rgba(vec![0; 10]).unwrap_err();
         assert!(matches!(err, OutputError::FrameSize { .. }));
         drop(writer);

@@ -33,7 +33,11 @@ impl Cam<'_> {
     }
     fn cam_from_world_point(&self, p: Vec3) -> Vec3 {
         let r = &self.gpu.cam_from_world_rows;
-        Vec3::new(self.row(0).dot(p) + r[0][3], self.row(1).dot(p) + r[1][3], self.row(2).dot(p) + r[2][3])
+        Vec3::new(
+            self.row(0).dot(p) + r[0][3],
+            self.row(1).dot(p) + r[1][3],
+            self.row(2).dot(p) + r[2][3],
+        )
     }
     fn world_from_cam_dir(&self, d: Vec3) -> Vec3 {
         self.row(0) * d.x + self.row(1) * d.y + self.row(2) * d.z
@@ -61,12 +65,23 @@ impl Cam<'_> {
         let (x, y) = (base.x as i32, base.y as i32);
         let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
         let top = mix(self.gray_clamped(x, y), self.gray_clamped(x + 1, y), f.x);
-        let bottom = mix(self.gray_clamped(x, y + 1), self.gray_clamped(x + 1, y + 1), f.x);
+        let bottom = mix(
+            self.gray_clamped(x, y + 1),
+            self.gray_clamped(x + 1, y + 1),
+            f.x,
+        );
         mix(top, bottom, f.y)
     }
 }
 
-fn window_steps(params: &SweepParamsGpu, r: &Cam, pixel: Vec2, depth: f32, point_in_world: Vec3, orientation: u32) -> Option<(Vec3, Vec3)> {
+fn window_steps(
+    params: &SweepParamsGpu,
+    r: &Cam,
+    pixel: Vec2,
+    depth: f32,
+    point_in_world: Vec3,
+    orientation: u32,
+) -> Option<(Vec3, Vec3)> {
     let dilation = params.tuning[2];
     let dx = r.world_from_cam_dir(Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0));
     let dy = r.world_from_cam_dir(Vec3::new(0.0, dilation / r.gpu.intrinsics[1], 0.0));
@@ -80,11 +95,31 @@ fn window_steps(params: &SweepParamsGpu, r: &Cam, pixel: Vec2, depth: f32, point
     if ray_x.z.abs() < 1e-4 || ray_y.z.abs() < 1e-4 {
         return None;
     }
-    Some((origin + ray_x * (height / ray_x.z) - point_in_world, origin + ray_y * (height / ray_y.z) - point_in_world))
+    Some((
+        origin + ray_x * (height / ray_x.z) - point_in_world,
+        origin + ray_y * (height / ray_y.z) - point_in_world,
+    ))
 }
 
-fn score_at(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, pixel: Vec2, depth: f32, ref_centered: &[f32; WINDOW_TAPS], ref_norm: f32) -> f32 {
-    score_oriented(params, cams, r, pixel, depth, ref_centered, ref_norm, 0).max(score_oriented(params, cams, r, pixel, depth, ref_centered, ref_norm, 1))
+fn score_at(
+    params: &SweepParamsGpu,
+    cams: &[Cam],
+    r: &Cam,
+    pixel: Vec2,
+    depth: f32,
+    ref_centered: &[f32; WINDOW_TAPS],
+    ref_norm: f32,
+) -> f32 {
+    score_oriented(params, cams, r, pixel, depth, ref_centered, ref_norm, 0).max(score_oriented(
+        params,
+        cams,
+        r,
+        pixel,
+        depth,
+        ref_centered,
+        ref_norm,
+        1,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -99,7 +134,9 @@ fn score_oriented(
     orientation: u32,
 ) -> f32 {
     let point_in_world = r.centre_in_world() + depth * r.world_from_cam_dir(r.ray_in_cam(pixel));
-    let Some((step_x_world, step_y_world)) = window_steps(params, r, pixel, depth, point_in_world, orientation) else {
+    let Some((step_x_world, step_y_world)) =
+        window_steps(params, r, pixel, depth, point_in_world, orientation)
+    else {
         return INVALID_SCORE;
     };
     let (mut best0, mut best1, mut valid) = (INVALID_SCORE, INVALID_SCORE, 0u32);
@@ -127,11 +164,16 @@ fn score_oriented(
                 let v = nb.bilinear(p0 + i as f32 * du + j as f32 * dv);
                 sum += v;
                 sum_sq += v * v;
-                cov += v * ref_centered[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize];
+                cov += v * ref_centered
+                    [((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize];
             }
         }
         let var_nb = (sum_sq - sum * sum / WINDOW_TAPS as f32).max(0.0);
-        let ncc = if var_nb > 1e-10 { cov / (ref_norm * var_nb.sqrt()) } else { 0.0 };
+        let ncc = if var_nb > 1e-10 {
+            cov / (ref_norm * var_nb.sqrt())
+        } else {
+            0.0
+        };
         valid += 1;
         if ncc > best0 {
             best1 = best0;
@@ -140,20 +182,38 @@ fn score_oriented(
             best1 = ncc;
         }
     }
-    if valid < 2 { INVALID_SCORE } else { 0.5 * (best0 + best1) }
+    if valid < 2 {
+        INVALID_SCORE
+    } else {
+        0.5 * (best0 + best1)
+    }
 }
 
 /// Runs one sweep pass (`params.counts[0]` is the reference camera) on the
 /// CPU; `prior` is the coarser level's depth map for mode 1. Returns
 /// (depth_m, score) per pixel.
 #[must_use]
-pub fn sweep_cpu(params: &SweepParamsGpu, cameras: &[CameraGpu], gray: &[f32], prior: &[f32]) -> (Vec<f32>, Vec<f32>) {
+pub fn sweep_cpu(
+    params: &SweepParamsGpu,
+    cameras: &[CameraGpu],
+    gray: &[f32],
+    prior: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
     let r = &cams[params.counts[0] as usize];
     let (width, height) = (r.width() as usize, r.height() as usize);
     let results: Vec<(f32, f32)> = (0..width * height)
         .into_par_iter()
-        .map(|index| sweep_pixel(params, &cams, r, prior, (index % width) as i32, (index / width) as i32))
+        .map(|index| {
+            sweep_pixel(
+                params,
+                &cams,
+                r,
+                prior,
+                (index % width) as i32,
+                (index / width) as i32,
+            )
+        })
         .collect();
     results.into_iter().unzip()
 }
@@ -166,7 +226,14 @@ fn prior_at(params: &SweepParamsGpu, prior: &[f32], x: i32, y: i32) -> f32 {
     prior.get((y * w + x) as usize).copied().unwrap_or(0.0)
 }
 
-fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, prior: &[f32], x: i32, y: i32) -> (f32, f32) {
+fn sweep_pixel(
+    params: &SweepParamsGpu,
+    cams: &[Cam],
+    r: &Cam,
+    prior: &[f32],
+    x: i32,
+    y: i32,
+) -> (f32, f32) {
     let invalid = (0.0, INVALID_SCORE);
     let dilation = params.tuning[2] as i32;
     let mut ref_centered = [0f32; WINDOW_TAPS];
@@ -211,12 +278,19 @@ fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, prior: &[f32], x:
         let py = y * params.prior_size[1] as i32 / r.height() as i32;
         let (mut best_prior, mut best_prior_score) = (0.0, INVALID_SCORE);
         let candidates = if params.counts[3] == 2 { 1 } else { 5 };
-        for (ox, oy) in [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)].into_iter().take(candidates) {
+        for (ox, oy) in [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
+            .into_iter()
+            .take(candidates)
+        {
             let candidate = prior_at(params, prior, px + ox, py + oy);
             if candidate <= 0.0 {
                 continue;
             }
-            let s = if candidates == 1 { 1.0 } else { score_at(params, cams, r, pixel, candidate, &ref_centered, ref_norm) };
+            let s = if candidates == 1 {
+                1.0
+            } else {
+                score_at(params, cams, r, pixel, candidate, &ref_centered, ref_norm)
+            };
             if s > best_prior_score {
                 best_prior_score = s;
                 best_prior = candidate;
@@ -225,12 +299,23 @@ fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, prior: &[f32], x:
         if best_prior <= 0.0 {
             return invalid;
         }
-        (best_prior - params.tuning[3], 2.0 * params.tuning[3] / (samples - 1) as f32)
+        (
+            best_prior - params.tuning[3],
+            2.0 * params.tuning[3] / (samples - 1) as f32,
+        )
     };
     let mut scores = [0f32; MAX_SAMPLES as usize];
     let mut best_k = 0usize;
     for k in 0..samples as usize {
-        scores[k] = score_at(params, cams, r, pixel, first + k as f32 * step, &ref_centered, ref_norm);
+        scores[k] = score_at(
+            params,
+            cams,
+            r,
+            pixel,
+            first + k as f32 * step,
+            &ref_centered,
+            ref_norm,
+        );
         if scores[k] > scores[best_k] {
             best_k = k;
         }
@@ -255,7 +340,14 @@ fn sweep_pixel(params: &SweepParamsGpu, cams: &[Cam], r: &Cam, prior: &[f32], x:
 
 /// Score of one reference pixel at one depth (diagnostics and tests).
 #[must_use]
-pub fn score_pixel_cpu(params: &SweepParamsGpu, cameras: &[CameraGpu], gray: &[f32], x: i32, y: i32, depth: f32) -> f32 {
+pub fn score_pixel_cpu(
+    params: &SweepParamsGpu,
+    cameras: &[CameraGpu],
+    gray: &[f32],
+    x: i32,
+    y: i32,
+    depth: f32,
+) -> f32 {
     let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
     let r = &cams[params.counts[0] as usize];
     let dilation = params.tuning[2] as i32;
@@ -274,5 +366,13 @@ pub fn score_pixel_cpu(params: &SweepParamsGpu, cameras: &[CameraGpu], gray: &[f
         *v -= mean;
         sq += *v * *v;
     }
-    score_at(params, &cams, r, Vec2::new(x as f32, y as f32), depth, &ref_centered, sq.sqrt())
+    score_at(
+        params,
+        &cams,
+        r,
+        Vec2::new(x as f32, y as f32),
+        depth,
+        &ref_centered,
+        sq.sqrt(),
+    )
 }

@@ -51,9 +51,16 @@ impl<'a> PointGrid<'a> {
     pub fn new(points: &'a [[f32; 3]], cell_m: f64) -> Self {
         let mut cells: HashMap<(i64, i64, i64), Vec<u32>> = HashMap::new();
         for (i, p) in points.iter().enumerate() {
-            cells.entry(Self::key(p, cell_m)).or_default().push(i as u32);
+            cells
+                .entry(Self::key(p, cell_m))
+                .or_default()
+                .push(i as u32);
         }
-        Self { points, cell_m, cells }
+        Self {
+            points,
+            cell_m,
+            cells,
+        }
     }
 
     fn key(p: &[f32; 3], cell_m: f64) -> (i64, i64, i64) {
@@ -72,10 +79,14 @@ impl<'a> PointGrid<'a> {
         for dx in -1..=1 {
             for dy in -1..=1 {
                 for dz in -1..=1 {
-                    let Some(indices) = self.cells.get(&(kx + dx, ky + dy, kz + dz)) else { continue };
+                    let Some(indices) = self.cells.get(&(kx + dx, ky + dy, kz + dz)) else {
+                        continue;
+                    };
                     for &i in indices {
                         let q = self.points[i as usize];
-                        let d2 = (0..3).map(|k| (f64::from(p[k]) - f64::from(q[k])).powi(2)).sum::<f64>();
+                        let d2 = (0..3)
+                            .map(|k| (f64::from(p[k]) - f64::from(q[k])).powi(2))
+                            .sum::<f64>();
                         best = best.min(d2);
                     }
                 }
@@ -96,20 +107,32 @@ pub fn inside(p: &[f32; 3], roi: &(Point3<f64>, Point3<f64>)) -> bool {
 #[must_use]
 pub fn voxel_subsample(points: &[[f32; 3]], voxel_m: f64) -> Vec<[f32; 3]> {
     let mut seen = std::collections::HashSet::new();
-    points.iter().filter(|p| seen.insert(PointGrid::key(p, voxel_m))).copied().collect()
+    points
+        .iter()
+        .filter(|p| seen.insert(PointGrid::key(p, voxel_m)))
+        .copied()
+        .collect()
 }
 
 /// True surface samples from per-camera ground-truth depth maps (z-depth,
 /// 0 = none), inside the ROI, subsampled to `voxel_m`.
 #[must_use]
-pub fn truth_from_depth_maps(cameras: &[Camera], depth_maps: &[Vec<f32>], roi: &(Point3<f64>, Point3<f64>), voxel_m: f64) -> Vec<[f32; 3]> {
+pub fn truth_from_depth_maps(
+    cameras: &[Camera],
+    depth_maps: &[Vec<f32>],
+    roi: &(Point3<f64>, Point3<f64>),
+    voxel_m: f64,
+) -> Vec<[f32; 3]> {
     let mut points = Vec::new();
     for (camera, depth) in cameras.iter().zip(depth_maps) {
         for (i, &d) in depth.iter().enumerate() {
             if d <= 0.0 {
                 continue;
             }
-            let pixel = Point2::new((i % camera.width as usize) as f64, (i / camera.width as usize) as f64);
+            let pixel = Point2::new(
+                (i % camera.width as usize) as f64,
+                (i / camera.width as usize) as f64,
+            );
             let p = camera.unproject(&pixel, f64::from(d));
             let p = [p.x as f32, p.y as f32, p.z as f32];
             if inside(&p, roi) {
@@ -122,22 +145,51 @@ pub fn truth_from_depth_maps(cameras: &[Camera], depth_maps: &[Vec<f32>], roi: &
 
 /// Scores `reconstructed` against `truth`, both restricted to `roi`.
 #[must_use]
-pub fn evaluate(reconstructed: &[[f32; 3]], truth: &[[f32; 3]], roi: &(Point3<f64>, Point3<f64>)) -> Metrics {
+pub fn evaluate(
+    reconstructed: &[[f32; 3]],
+    truth: &[[f32; 3]],
+    roi: &(Point3<f64>, Point3<f64>),
+) -> Metrics {
     use rayon::prelude::*;
     const SEARCH_RADIUS_M: f64 = 0.02;
-    let reco: Vec<[f32; 3]> = reconstructed.iter().filter(|p| inside(p, roi)).copied().collect();
+    let reco: Vec<[f32; 3]> = reconstructed
+        .iter()
+        .filter(|p| inside(p, roi))
+        .copied()
+        .collect();
     let truth: Vec<[f32; 3]> = truth.iter().filter(|p| inside(p, roi)).copied().collect();
     let truth_grid = PointGrid::new(&truth, SEARCH_RADIUS_M);
     let reco_grid = PointGrid::new(&reco, SEARCH_RADIUS_M);
-    let mut to_truth: Vec<f64> =
-        reco.par_iter().map(|p| truth_grid.nearest_within_cell(p).unwrap_or(f64::INFINITY)).collect();
-    let to_reco: Vec<f64> = truth.par_iter().map(|p| reco_grid.nearest_within_cell(p).unwrap_or(f64::INFINITY)).collect();
-    let fraction = |d: &[f64], tau: f64| if d.is_empty() { 0.0 } else { d.iter().filter(|&&x| x <= tau).count() as f64 / d.len() as f64 };
-    let f_score = |p: f64, r: f64| if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    let mut to_truth: Vec<f64> = reco
+        .par_iter()
+        .map(|p| truth_grid.nearest_within_cell(p).unwrap_or(f64::INFINITY))
+        .collect();
+    let to_reco: Vec<f64> = truth
+        .par_iter()
+        .map(|p| reco_grid.nearest_within_cell(p).unwrap_or(f64::INFINITY))
+        .collect();
+    let fraction = |d: &[f64], tau: f64| {
+        if d.is_empty() {
+            0.0
+        } else {
+            d.iter().filter(|&&x| x <= tau).count() as f64 / d.len() as f64
+        }
+    };
+    let f_score = |p: f64, r: f64| {
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
+    };
     let (p1, r1) = (fraction(&to_truth, 0.01), fraction(&to_reco, 0.01));
     let (p2, r2) = (fraction(&to_truth, 0.02), fraction(&to_reco, 0.02));
     to_truth.sort_by(f64::total_cmp);
-    let median = to_truth.get(to_truth.len() / 2).copied().unwrap_or(f64::INFINITY).min(SEARCH_RADIUS_M);
+    let median = to_truth
+        .get(to_truth.len() / 2)
+        .copied()
+        .unwrap_or(f64::INFINITY)
+        .min(SEARCH_RADIUS_M);
     Metrics {
         accuracy_median_m: median,
         precision_1cm: p1,
@@ -158,7 +210,9 @@ mod tests {
 
     #[test]
     fn perfect_and_shifted_clouds_score_as_expected() {
-        let truth: Vec<[f32; 3]> = (0..50).flat_map(|i| (0..50).map(move |j| [i as f32 * 0.005, j as f32 * 0.005, 0.0])).collect();
+        let truth: Vec<[f32; 3]> = (0..50)
+            .flat_map(|i| (0..50).map(move |j| [i as f32 * 0.005, j as f32 * 0.005, 0.0]))
+            .collect();
         let roi = (Point3::new(-1.0, -1.0, -1.0), Point3::new(1.0, 1.0, 1.0));
         let m = evaluate(&truth, &truth, &roi);
         assert!((m.f_score_2cm - 1.0).abs() < 1e-12 && m.accuracy_median_m == 0.0);

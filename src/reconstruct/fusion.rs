@@ -38,7 +38,14 @@ fn color_at(view: &View, x: u32, y: u32) -> [f64; 3] {
     [f64::from(p[0]), f64::from(p[1]), f64::from(p[2])]
 }
 
-fn local_normal(view: &View, map: &DepthMap, x: i64, y: i64, point: &Point3<f64>, min_score: f32) -> Vector3<f64> {
+fn local_normal(
+    view: &View,
+    map: &DepthMap,
+    x: i64,
+    y: i64,
+    point: &Point3<f64>,
+    min_score: f32,
+) -> Vector3<f64> {
     let camera = &view.camera;
     let towards_camera = (camera.centre_in_world() - point).normalize();
     let neighbour = |dx: i64, dy: i64| {
@@ -49,7 +56,10 @@ fn local_normal(view: &View, map: &DepthMap, x: i64, y: i64, point: &Point3<f64>
         let d = depth_at(map, camera.width, nx, ny, min_score)?;
         Some(camera.unproject(&Point2::new(nx as f64, ny as f64), d))
     };
-    let (Some(px), Some(py)) = (neighbour(1, 0).or_else(|| neighbour(-1, 0)), neighbour(0, 1).or_else(|| neighbour(0, -1))) else {
+    let (Some(px), Some(py)) = (
+        neighbour(1, 0).or_else(|| neighbour(-1, 0)),
+        neighbour(0, 1).or_else(|| neighbour(0, -1)),
+    ) else {
         return towards_camera;
     };
     let n = (px - point).cross(&(py - point));
@@ -71,7 +81,10 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
             let mut out = Vec::new();
             for y in 0..i64::from(camera.height) {
                 for x in 0..i64::from(camera.width) {
-                    let Some(depth) = depth_at(&maps[r], camera.width, x, y, settings.min_score) else { continue };
+                    let Some(depth) = depth_at(&maps[r], camera.width, x, y, settings.min_score)
+                    else {
+                        continue;
+                    };
                     let pixel = Point2::new(x as f64, y as f64);
                     let point = camera.unproject(&pixel, depth);
                     let mut sum = point.coords;
@@ -81,14 +94,28 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                         if n == r {
                             continue;
                         }
-                        let Some(p) = other.camera.project(&point) else { continue };
+                        let Some(p) = other.camera.project(&point) else {
+                            continue;
+                        };
                         let (ox, oy) = (p.x.round() as i64, p.y.round() as i64);
-                        if ox < 0 || oy < 0 || ox >= i64::from(other.camera.width) || oy >= i64::from(other.camera.height) {
+                        if ox < 0
+                            || oy < 0
+                            || ox >= i64::from(other.camera.width)
+                            || oy >= i64::from(other.camera.height)
+                        {
                             continue;
                         }
-                        let Some(d_other) = depth_at(&maps[n], other.camera.width, ox, oy, settings.min_score) else { continue };
-                        let point_other = other.camera.unproject(&Point2::new(ox as f64, oy as f64), d_other);
-                        let Some(back) = camera.project(&point_other) else { continue };
+                        let Some(d_other) =
+                            depth_at(&maps[n], other.camera.width, ox, oy, settings.min_score)
+                        else {
+                            continue;
+                        };
+                        let point_other = other
+                            .camera
+                            .unproject(&Point2::new(ox as f64, oy as f64), d_other);
+                        let Some(back) = camera.project(&point_other) else {
+                            continue;
+                        };
                         let depth_back = (camera.cam_from_world * point_other).z;
                         if (back - pixel).norm() <= settings.max_reprojection_px
                             && ((depth_back - depth) / depth).abs() <= settings.max_relative_depth
@@ -154,8 +181,13 @@ fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
     for key in order {
         let Some(v) = voxels.get(&key) else { continue };
         let p = v.position / v.count;
-        cloud.positions_in_world.push([p.x as f32, p.y as f32, p.z as f32]);
-        cloud.colors.push(v.color.map(|c| (c / v.count).round().clamp(0.0, 255.0) as u8));
+        cloud
+            .positions_in_world
+            .push([p.x as f32, p.y as f32, p.z as f32]);
+        cloud.colors.push(
+            v.color
+                .map(|c| (c / v.count).round().clamp(0.0, 255.0) as u8),
+        );
         let n = v.normal.try_normalize(1e-12).unwrap_or_else(Vector3::z);
         cloud.normals.push([n.x as f32, n.y as f32, n.z as f32]);
         cloud.radii_m.push((v.radius_m / v.count) as f32);

@@ -37,7 +37,9 @@ pub use plane_sweep::DepthMap;
 #[derive(Debug, thiserror::Error)]
 pub enum ReconstructError {
     /// Fewer than two cameras have a usable image.
-    #[error("only {usable} usable camera image(s) (need at least 2); missing or unusable: {missing:?}")]
+    #[error(
+        "only {usable} usable camera image(s) (need at least 2); missing or unusable: {missing:?}"
+    )]
     NotEnoughCameras {
         /// Usable cameras.
         usable: usize,
@@ -45,7 +47,9 @@ pub enum ReconstructError {
         missing: Vec<String>,
     },
     /// An image does not match its camera.
-    #[error("camera {camera:?}: image is {got_width}x{got_height} but the rig says {width}x{height}")]
+    #[error(
+        "camera {camera:?}: image is {got_width}x{got_height} but the rig says {width}x{height}"
+    )]
     ImageSize {
         /// Camera id.
         camera: String,
@@ -243,7 +247,11 @@ pub fn undistort(camera: &Camera, image: &RgbaImage) -> RgbaImage {
             row
         })
         .collect();
-    RgbaImage { width: image.width, height: image.height, rgba: std::sync::Arc::new(rows.concat()) }
+    RgbaImage {
+        width: image.width,
+        height: image.height,
+        rgba: std::sync::Arc::new(rows.concat()),
+    }
 }
 
 /// The default volume of interest: the ground area (z = 0) that at least
@@ -260,12 +268,21 @@ pub fn default_roi(rig: &Rig, height_m: f64) -> Result<Roi, ReconstructError> {
     let mut max = Point3::new(f64::NEG_INFINITY, f64::NEG_INFINITY, height_m);
     for i in 0..=n {
         for j in 0..=n {
-            let p = Point3::new(-GRID_HALF_EXTENT_M + i as f64 * GRID_STEP_M, -GRID_HALF_EXTENT_M + j as f64 * GRID_STEP_M, 0.0);
+            let p = Point3::new(
+                -GRID_HALF_EXTENT_M + i as f64 * GRID_STEP_M,
+                -GRID_HALF_EXTENT_M + j as f64 * GRID_STEP_M,
+                0.0,
+            );
             let seen = rig
                 .cameras
                 .iter()
                 .filter(|c| {
-                    c.project(&p).is_some_and(|q| q.x >= 0.0 && q.y >= 0.0 && q.x < f64::from(c.width) && q.y < f64::from(c.height))
+                    c.project(&p).is_some_and(|q| {
+                        q.x >= 0.0
+                            && q.y >= 0.0
+                            && q.x < f64::from(c.width)
+                            && q.y < f64::from(c.height)
+                    })
                 })
                 .count();
             if seen >= MIN_CAMERAS {
@@ -277,25 +294,46 @@ pub fn default_roi(rig: &Rig, height_m: f64) -> Result<Roi, ReconstructError> {
         }
     }
     if !(min.x.is_finite() && max.x > min.x && max.y > min.y) {
-        return Err(ReconstructError::EmptyRoi(format!("no ground area is seen by {MIN_CAMERAS} cameras of rig {:?}", rig.name)));
+        return Err(ReconstructError::EmptyRoi(format!(
+            "no ground area is seen by {MIN_CAMERAS} cameras of rig {:?}",
+            rig.name
+        )));
     }
     Ok((min, max))
 }
 
 /// Neighbours of view `r`: most similar viewing directions (towards the ROI
 /// centre) first, within the angle limit.
-fn neighbours(views: &[View], r: usize, roi_centre: &Point3<f64>, settings: &ReconstructSettings) -> Vec<u32> {
+fn neighbours(
+    views: &[View],
+    r: usize,
+    roi_centre: &Point3<f64>,
+    settings: &ReconstructSettings,
+) -> Vec<u32> {
     let direction = |v: &View| (roi_centre - v.camera.centre_in_world()).normalize();
     let d_ref = direction(&views[r]);
     let mut ranked: Vec<(f64, usize)> = views
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != r)
-        .map(|(i, v)| (d_ref.dot(&direction(v)).clamp(-1.0, 1.0).acos().to_degrees(), i))
+        .map(|(i, v)| {
+            (
+                d_ref
+                    .dot(&direction(v))
+                    .clamp(-1.0, 1.0)
+                    .acos()
+                    .to_degrees(),
+                i,
+            )
+        })
         .filter(|(angle, _)| *angle <= settings.max_neighbour_angle_deg)
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
-    ranked.into_iter().take(settings.max_neighbours.min(4)).map(|(_, i)| i as u32).collect()
+    ranked
+        .into_iter()
+        .take(settings.max_neighbours.min(4))
+        .map(|(_, i)| i as u32)
+        .collect()
 }
 
 /// Prepares the views of one frame set: checks sizes, drops missing
@@ -303,7 +341,10 @@ fn neighbours(views: &[View], r: usize, roi_centre: &Point3<f64>, settings: &Rec
 ///
 /// # Errors
 /// Size mismatch, or fewer than two usable views.
-pub fn prepare_views(rig: &Rig, images: &[Option<RgbaImage>]) -> Result<(Vec<View>, Vec<String>), ReconstructError> {
+pub fn prepare_views(
+    rig: &Rig,
+    images: &[Option<RgbaImage>],
+) -> Result<(Vec<View>, Vec<String>), ReconstructError> {
     let mut missing = Vec::new();
     let mut usable = Vec::new();
     for (i, camera) in rig.cameras.iter().enumerate() {
@@ -323,14 +364,21 @@ pub fn prepare_views(rig: &Rig, images: &[Option<RgbaImage>]) -> Result<(Vec<Vie
         usable.push((i, camera, image));
     }
     if usable.len() < 2 {
-        return Err(ReconstructError::NotEnoughCameras { usable: usable.len(), missing });
+        return Err(ReconstructError::NotEnoughCameras {
+            usable: usable.len(),
+            missing,
+        });
     }
     if !missing.is_empty() {
         tracing::warn!(?missing, "reconstructing without some cameras");
     }
     let views = usable
         .into_par_iter()
-        .map(|(rig_index, camera, image)| View { rig_index, camera: camera.pinhole(), image: undistort(camera, image) })
+        .map(|(rig_index, camera, image)| View {
+            rig_index,
+            camera: camera.pinhole(),
+            image: undistort(camera, image),
+        })
         .collect();
     Ok((views, missing))
 }
@@ -358,7 +406,12 @@ fn downsample(gray: &[f32], width: u32, height: u32) -> (Vec<f32>, u32, u32) {
     let mut out = Vec::with_capacity((w * h) as usize);
     for y in 0..h {
         for x in 0..w {
-            out.push(0.25 * (at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1)));
+            out.push(
+                0.25 * (at(2 * x, 2 * y)
+                    + at(2 * x + 1, 2 * y)
+                    + at(2 * x, 2 * y + 1)
+                    + at(2 * x + 1, 2 * y + 1)),
+            );
         }
     }
     (out, w, h)
@@ -377,7 +430,10 @@ pub fn pack_views(views: &[View], levels: u32) -> (Vec<CameraGpu>, Vec<f32>) {
                 .image
                 .rgba
                 .chunks_exact(4)
-                .map(|p| (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) / 255.0)
+                .map(|p| {
+                    (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
+                        / 255.0
+                })
                 .collect();
             (view.camera.clone(), gray)
         })
@@ -430,7 +486,11 @@ pub fn sweep_params(
         counts: [
             (base + r) as u32,
             nbs.len() as u32,
-            if coarsest { settings.coarse_samples } else { settings.refine_samples },
+            if coarsest {
+                settings.coarse_samples
+            } else {
+                settings.refine_samples
+            },
             if coarsest {
                 0
             } else if level == 0 {
@@ -445,7 +505,11 @@ pub fn sweep_params(
         tuning: [
             settings.min_texture_std,
             0.1,
-            if level == 0 { settings.window_dilation_px } else { 1.0 },
+            if level == 0 {
+                settings.window_dilation_px
+            } else {
+                1.0
+            },
             if coarsest { 0.0 } else { radius_m },
         ],
         prior_size: [prior_size.0, prior_size.1, 0, 0],
@@ -468,7 +532,10 @@ pub fn reconstruct(
         None => default_roi(rig, 2.5)?,
     };
     if !(roi.1.x > roi.0.x && roi.1.y > roi.0.y && roi.1.z > roi.0.z) {
-        return Err(ReconstructError::EmptyRoi(format!("min {:?} is not below max {:?}", roi.0, roi.1)));
+        return Err(ReconstructError::EmptyRoi(format!(
+            "min {:?} is not below max {:?}",
+            roi.0, roi.1
+        )));
     }
     let (views, missing) = prepare_views(rig, images)?;
     let levels = effective_levels(&views, settings.levels);
@@ -483,18 +550,34 @@ pub fn reconstruct(
         }
         _ => None,
     };
-    let level_settings = ReconstructSettings { levels, ..settings.clone() };
+    let level_settings = ReconstructSettings {
+        levels,
+        ..settings.clone()
+    };
     let mut maps: Vec<DepthMap> = vec![DepthMap::default(); views.len()];
     for level in (0..levels).rev() {
         let mut next = Vec::with_capacity(views.len());
         for (r, prior) in maps.iter().enumerate() {
-            let params = sweep_params(&views, r, level, (prior.width, prior.height), &roi, &level_settings);
+            let params = sweep_params(
+                &views,
+                r,
+                level,
+                (prior.width, prior.height),
+                &roi,
+                &level_settings,
+            );
             let map = match &gpu {
                 Some((ctx, sweep, inputs)) => sweep.run(ctx, inputs, &params, &prior.depth_m)?,
                 None => {
-                    let (depth_m, score) = cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
+                    let (depth_m, score) =
+                        cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
                     let reference = cameras[params.counts[0] as usize];
-                    DepthMap { width: reference.size[0], height: reference.size[1], depth_m, score }
+                    DepthMap {
+                        width: reference.size[0],
+                        height: reference.size[1],
+                        depth_m,
+                        score,
+                    }
                 }
             };
             next.push(map);
@@ -506,7 +589,9 @@ pub fn reconstruct(
     let cloud = fusion::fuse(&views, &maps, settings);
     let fusion_ms = fusion_started.elapsed().as_secs_f64() * 1e3;
     if cloud.is_empty() {
-        tracing::warn!("reconstruction produced no points (no texture, no overlap, or a wrong rig?)");
+        tracing::warn!(
+            "reconstruction produced no points (no texture, no overlap, or a wrong rig?)"
+        );
     }
     let report = ReconstructReport {
         views_used: views.len(),
@@ -517,6 +602,11 @@ pub fn reconstruct(
         fusion_ms,
         points: cloud.len(),
     };
-    tracing::info!(points = report.points, sweep_ms = report.sweep_ms, fusion_ms = report.fusion_ms, "reconstructed");
+    tracing::info!(
+        points = report.points,
+        sweep_ms = report.sweep_ms,
+        fusion_ms = report.fusion_ms,
+        "reconstructed"
+    );
     Ok((cloud, report))
 }

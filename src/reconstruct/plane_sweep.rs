@@ -40,11 +40,21 @@ impl PlaneSweep {
     /// Compiles the kernel.
     #[must_use]
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("plane sweep", &crate::gpu::with_common(crate::shader!("reconstruct/plane_sweep.wgsl")));
+        let module = ctx.shader_module(
+            "plane sweep",
+            &crate::gpu::with_common(crate::shader!("reconstruct/plane_sweep.wgsl")),
+        );
         let (layout, pipeline_layout) = storage_layout(
             &ctx.device,
             "plane sweep",
-            &[Access::Uniform, Access::ReadOnly, Access::ReadOnly, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite],
+            &[
+                Access::Uniform,
+                Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadWrite,
+                Access::ReadWrite,
+            ],
         );
         let pipeline = ctx.compute_pipeline("plane sweep", &module, &pipeline_layout, "sweep");
         Self { layout, pipeline }
@@ -55,8 +65,16 @@ impl PlaneSweep {
     pub fn upload(&self, ctx: &GpuContext, cameras: &[CameraGpu], gray: &[f32]) -> SweepInputs {
         SweepInputs {
             cameras: cameras.to_vec(),
-            camera_buffer: ctx.storage_buffer("sweep cameras", bytemuck::cast_slice(cameras), wgpu::BufferUsages::empty()),
-            gray_buffer: ctx.storage_buffer("sweep grey", bytemuck::cast_slice(gray), wgpu::BufferUsages::empty()),
+            camera_buffer: ctx.storage_buffer(
+                "sweep cameras",
+                bytemuck::cast_slice(cameras),
+                wgpu::BufferUsages::empty(),
+            ),
+            gray_buffer: ctx.storage_buffer(
+                "sweep grey",
+                bytemuck::cast_slice(gray),
+                wgpu::BufferUsages::empty(),
+            ),
         }
     }
 
@@ -65,32 +83,65 @@ impl PlaneSweep {
     ///
     /// # Errors
     /// GPU validation or readback errors.
-    pub fn run(&self, ctx: &GpuContext, inputs: &SweepInputs, params: &SweepParamsGpu, prior: &[f32]) -> Result<DepthMap, GpuError> {
+    pub fn run(
+        &self,
+        ctx: &GpuContext,
+        inputs: &SweepInputs,
+        params: &SweepParamsGpu,
+        prior: &[f32],
+    ) -> Result<DepthMap, GpuError> {
         ctx.with_validation("plane sweep", || {
             let reference = inputs.cameras[params.counts[0] as usize];
             let (width, height) = (reference.size[0], reference.size[1]);
             let bytes = u64::from(width) * u64::from(height) * 4;
             let params_buffer = ctx.uniform_buffer("sweep params", bytemuck::bytes_of(params));
-            let prior_buffer = ctx.storage_buffer("sweep prior", bytemuck::cast_slice(prior), wgpu::BufferUsages::empty());
+            let prior_buffer = ctx.storage_buffer(
+                "sweep prior",
+                bytemuck::cast_slice(prior),
+                wgpu::BufferUsages::empty(),
+            );
             let depth_buffer = ctx.storage_buffer_zeroed("sweep depth", bytes);
             let score_buffer = ctx.storage_buffer_zeroed("sweep score", bytes);
             let bind_group = bind_buffers(
                 &ctx.device,
                 "plane sweep",
                 &self.layout,
-                &[&params_buffer, &inputs.camera_buffer, &inputs.gray_buffer, &prior_buffer, &depth_buffer, &score_buffer],
+                &[
+                    &params_buffer,
+                    &inputs.camera_buffer,
+                    &inputs.gray_buffer,
+                    &prior_buffer,
+                    &depth_buffer,
+                    &score_buffer,
+                ],
             );
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("sweep") });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("sweep"),
+                });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("sweep"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("sweep"),
+                    timestamp_writes: None,
+                });
                 pass.set_pipeline(&self.pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(width.div_ceil(SWEEP_WORKGROUP_EDGE), height.div_ceil(SWEEP_WORKGROUP_EDGE), 1);
+                pass.dispatch_workgroups(
+                    width.div_ceil(SWEEP_WORKGROUP_EDGE),
+                    height.div_ceil(SWEEP_WORKGROUP_EDGE),
+                    1,
+                );
             }
             ctx.queue.submit([encoder.finish()]);
             let depth_m = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&depth_buffer, bytes)?);
             let score = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&score_buffer, bytes)?);
-            Ok(DepthMap { width, height, depth_m, score })
+            Ok(DepthMap {
+                width,
+                height,
+                depth_m,
+                score,
+            })
         })
     }
 }

@@ -12,7 +12,10 @@ use super::{PointCloud, ReconstructError};
 #[must_use]
 pub fn ply_bytes(cloud: &PointCloud) -> Vec<u8> {
     let has_normals = cloud.normals.len() == cloud.positions_in_world.len();
-    let mut header = format!("ply\nformat binary_little_endian 1.0\ncomment timeslice point cloud (world: metres, z up)\nelement vertex {}\nproperty float x\nproperty float y\nproperty float z\n", cloud.len());
+    let mut header = format!(
+        "ply\nformat binary_little_endian 1.0\ncomment timeslice point cloud (world: metres, z up)\nelement vertex {}\nproperty float x\nproperty float y\nproperty float z\n",
+        cloud.len()
+    );
     if has_normals {
         header.push_str("property float nx\nproperty float ny\nproperty float nz\n");
     }
@@ -40,7 +43,10 @@ pub fn ply_bytes(cloud: &PointCloud) -> Vec<u8> {
 /// # Errors
 /// I/O errors naming the file.
 pub fn write_ply(cloud: &PointCloud, path: &Path) -> Result<(), ReconstructError> {
-    crate::fsutil::write_atomic(path, &ply_bytes(cloud)).map_err(|source| ReconstructError::Io { path: path.to_owned(), source })
+    crate::fsutil::write_atomic(path, &ply_bytes(cloud)).map_err(|source| ReconstructError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Reads a binary little-endian PLY with float x y z, optional float
@@ -49,21 +55,35 @@ pub fn write_ply(cloud: &PointCloud, path: &Path) -> Result<(), ReconstructError
 /// # Errors
 /// [`ReconstructError::Ply`] naming the file and the problem.
 pub fn read_ply(path: &Path) -> Result<PointCloud, ReconstructError> {
-    let bad = |reason: String| ReconstructError::Ply { path: path.to_owned(), reason };
-    let file = std::fs::File::open(path).map_err(|source| ReconstructError::Io { path: path.to_owned(), source })?;
+    let bad = |reason: String| ReconstructError::Ply {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|source| ReconstructError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut reader = BufReader::new(file);
     let mut count = 0usize;
     let mut properties: Vec<(String, String)> = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
-        if reader.read_line(&mut line).map_err(|e| bad(e.to_string()))? == 0 {
+        if reader
+            .read_line(&mut line)
+            .map_err(|e| bad(e.to_string()))?
+            == 0
+        {
             return Err(bad("no end_header".into()));
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["format", f, ..] if *f != "binary_little_endian" => return Err(bad(format!("format {f} not supported"))),
-            ["element", "vertex", n] => count = n.parse().map_err(|_| bad("bad vertex count".into()))?,
+            ["format", f, ..] if *f != "binary_little_endian" => {
+                return Err(bad(format!("format {f} not supported")));
+            }
+            ["element", "vertex", n] => {
+                count = n.parse().map_err(|_| bad("bad vertex count".into()))?
+            }
             ["property", ty, name] => properties.push(((*ty).to_owned(), (*name).to_owned())),
             ["end_header"] => break,
             _ => {}
@@ -76,9 +96,14 @@ pub fn read_ply(path: &Path) -> Result<PointCloud, ReconstructError> {
         "short" | "ushort" => Ok(2),
         other => Err(bad(format!("property type {other} not supported"))),
     };
-    let stride: usize = properties.iter().map(|(t, _)| size(t)).sum::<Result<usize, _>>()?;
+    let stride: usize = properties
+        .iter()
+        .map(|(t, _)| size(t))
+        .sum::<Result<usize, _>>()?;
     let mut data = vec![0u8; stride * count];
-    reader.read_exact(&mut data).map_err(|e| bad(format!("truncated vertex data: {e}")))?;
+    reader
+        .read_exact(&mut data)
+        .map_err(|e| bad(format!("truncated vertex data: {e}")))?;
     let mut cloud = PointCloud::default();
     let has = |n: &str| properties.iter().any(|(_, p)| p == n);
     if !(has("x") && has("y") && has("z")) {
@@ -92,7 +117,9 @@ pub fn read_ply(path: &Path) -> Result<PointCloud, ReconstructError> {
             let width = size(ty)?;
             let bytes = &record[offset..offset + width];
             let value = match ty.as_str() {
-                "float" | "float32" => f64::from(f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
+                "float" | "float32" => {
+                    f64::from(f32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+                }
                 "double" => f64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])),
                 "uchar" | "uint8" => f64::from(bytes[0]),
                 _ => 0.0,

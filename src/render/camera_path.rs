@@ -129,19 +129,36 @@ impl CameraPath {
     /// # Errors
     /// [`PathError::Invalid`] naming the field.
     pub fn validate(&self, path: &Path) -> Result<(), PathError> {
-        let bad = |field: &str, reason: String| PathError::Invalid { path: path.to_owned(), field: field.to_owned(), reason };
+        let bad = |field: &str, reason: String| PathError::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            reason,
+        };
         match self {
             Self::Orbit(o) => {
                 if !(o.duration_s.is_finite() && o.duration_s > 0.0) {
-                    return Err(bad("duration_s", format!("must be positive, got {}", o.duration_s)));
+                    return Err(bad(
+                        "duration_s",
+                        format!("must be positive, got {}", o.duration_s),
+                    ));
                 }
                 if !(o.radius_m.is_finite() && o.radius_m > 0.0) {
-                    return Err(bad("radius_m", format!("must be positive, got {}", o.radius_m)));
+                    return Err(bad(
+                        "radius_m",
+                        format!("must be positive, got {}", o.radius_m),
+                    ));
                 }
                 if !(o.fov_deg > 1.0 && o.fov_deg < 170.0) {
-                    return Err(bad("fov_deg", format!("must be between 1 and 170, got {}", o.fov_deg)));
+                    return Err(bad(
+                        "fov_deg",
+                        format!("must be between 1 and 170, got {}", o.fov_deg),
+                    ));
                 }
-                for (field, v) in [("height_m", o.height_m), ("start_angle_deg", o.start_angle_deg), ("sweep_deg", o.sweep_deg)] {
+                for (field, v) in [
+                    ("height_m", o.height_m),
+                    ("start_angle_deg", o.start_angle_deg),
+                    ("sweep_deg", o.sweep_deg),
+                ] {
                     if !v.is_finite() {
                         return Err(bad(field, "must be finite".into()));
                     }
@@ -164,11 +181,12 @@ impl CameraPath {
     /// [`PathError::Invalid`] naming the field.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PathError> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let parsed: Self = serde_path_to_error::deserialize(&mut de).map_err(|e| PathError::Invalid {
-            path: path.to_owned(),
-            field: e.path().to_string(),
-            reason: e.inner().to_string(),
-        })?;
+        let parsed: Self =
+            serde_path_to_error::deserialize(&mut de).map_err(|e| PathError::Invalid {
+                path: path.to_owned(),
+                field: e.path().to_string(),
+                reason: e.inner().to_string(),
+            })?;
         parsed.validate(path)?;
         Ok(parsed)
     }
@@ -178,7 +196,10 @@ impl CameraPath {
     /// # Errors
     /// I/O or validation errors.
     pub fn load(path: &Path) -> Result<Self, PathError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PathError::Io { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PathError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -190,7 +211,11 @@ impl CameraPath {
                 let progress = o.easing.apply(time_s / o.duration_s);
                 let angle = (o.start_angle_deg + o.sweep_deg * progress).to_radians();
                 let pivot = Point3::from(o.pivot);
-                let eye = Point3::new(pivot.x + o.radius_m * angle.cos(), pivot.y + o.radius_m * angle.sin(), o.height_m);
+                let eye = Point3::new(
+                    pivot.x + o.radius_m * angle.cos(),
+                    pivot.y + o.radius_m * angle.sin(),
+                    o.height_m,
+                );
                 let focal_px = f64::from(width) / 2.0 / (o.fov_deg.to_radians() / 2.0).tan();
                 Camera::look_at("virtual", width, height, focal_px, &eye, &pivot)
             }
@@ -204,8 +229,12 @@ mod tests {
 
     #[test]
     fn example_template_is_the_default_orbit() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/paths/orbit_360.json");
-        assert_eq!(CameraPath::load(&path).unwrap(), CameraPath::Orbit(OrbitPath::default()));
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/paths/orbit_360.json");
+        assert_eq!(
+            CameraPath::load(&path).unwrap(),
+            CameraPath::Orbit(OrbitPath::default())
+        );
     }
 
     #[test]
@@ -213,14 +242,27 @@ mod tests {
         let path = CameraPath::Orbit(OrbitPath::default());
         let start = path.camera_at(0.0, 1280, 720).unwrap();
         let end = path.camera_at(6.0, 1280, 720).unwrap();
-        assert!((start.centre_in_world() - end.centre_in_world()).norm() < 1e-9, "a 360 orbit closes");
+        assert!(
+            (start.centre_in_world() - end.centre_in_world()).norm() < 1e-9,
+            "a 360 orbit closes"
+        );
         let mid = path.camera_at(3.0, 1280, 720).unwrap();
         assert!((mid.centre_in_world() - Point3::new(-6.5, 0.0, 2.2)).norm() < 1e-9);
         let json = serde_json::to_string(&path).unwrap();
         assert_eq!(CameraPath::parse(&json, Path::new("p.json")).unwrap(), path);
         let bad = json.replace("\"duration_s\":6.0", "\"duration_s\":-1.0");
-        assert!(CameraPath::parse(&bad, Path::new("p.json")).unwrap_err().to_string().contains("duration_s"));
+        assert!(
+            CameraPath::parse(&bad, Path::new("p.json"))
+                .unwrap_err()
+                .to_string()
+                .contains("duration_s")
+        );
         let bad = json.replace("ease_in_out", "bouncy");
-        assert!(CameraPath::parse(&bad, Path::new("p.json")).unwrap_err().to_string().contains("easing"));
+        assert!(
+            CameraPath::parse(&bad, Path::new("p.json"))
+                .unwrap_err()
+                .to_string()
+                .contains("easing")
+        );
     }
 }

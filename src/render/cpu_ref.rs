@@ -26,8 +26,15 @@ fn project_point(view: &SplatViewGpu, p: &PointGpu) -> Option<Splat> {
     let centre = Vec2::new(k[0] * pc.x / pc.z + k[2], k[1] * pc.y / pc.z + k[3]);
     let radius_px = (p.radius_m * view.tuning[1] * k[0] / pc.z).clamp(0.5, view.counts[1] as f32);
     let (w, h) = (view.camera.size[0] as f32, view.camera.size[1] as f32);
-    let visible = centre.x > -radius_px && centre.y > -radius_px && centre.x < w + radius_px && centre.y < h + radius_px;
-    visible.then_some(Splat { centre, depth: pc.z, radius_px })
+    let visible = centre.x > -radius_px
+        && centre.y > -radius_px
+        && centre.x < w + radius_px
+        && centre.y < h + radius_px;
+    visible.then_some(Splat {
+        centre,
+        depth: pc.z,
+        radius_px,
+    })
 }
 
 /// Calls `f(pixel_index, r2)` for each pixel inside the splat's disc.
@@ -57,7 +64,11 @@ pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Ve
     // Inverted depth bits, 0 = empty (as the shader).
     let mut depth = vec![0u32; width * height];
     let mut sums = vec![[0u32; 4]; width * height];
-    let splats: Vec<(usize, Splat)> = points.iter().enumerate().filter_map(|(i, p)| Some((i, project_point(&view, p)?))).collect();
+    let splats: Vec<(usize, Splat)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Some((i, project_point(&view, p)?)))
+        .collect();
     for (_, s) in &splats {
         let inverted = u32::MAX - s.depth.to_bits();
         for_each_pixel(&view, s, |i, _| depth[i] = depth[i].max(inverted));
@@ -125,8 +136,16 @@ pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Ve
                 continue;
             }
             let t = y as f32 / (height as f32 - 1.0).max(1.0);
-            let top = Vec3::new(view.background_top[0], view.background_top[1], view.background_top[2]);
-            let bottom = Vec3::new(view.background_bottom[0], view.background_bottom[1], view.background_bottom[2]);
+            let top = Vec3::new(
+                view.background_top[0],
+                view.background_top[1],
+                view.background_top[2],
+            );
+            let bottom = Vec3::new(
+                view.background_bottom[0],
+                view.background_bottom[1],
+                view.background_bottom[2],
+            );
             out.extend(pack((top * (1.0 - t) + bottom * t) * 255.0));
         }
     }

@@ -6,4 +6,7 @@ pub mod cpu_ref;
 mod splat;
 
 pub use camera_path::{CameraPath, Easing, OrbitPath, PathError};
-pub use splat::{GpuCloud, RenderTarget, SPLAT_PIXEL_WORKGROUP_EDGE, SPLAT_POINT_WORKGROUP, SplatRenderer, SplatStyle, splat_view};
+pub use splat::{
+    GpuCloud, RenderTarget, SPLAT_PIXEL_WORKGROUP_EDGE, SPLAT_POINT_WORKGROUP, SplatRenderer,
+    SplatStyle, splat_view,
+};

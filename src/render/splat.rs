@@ -54,7 +54,10 @@ pub fn gpu_points(cloud: &PointCloud) -> Vec<PointGpu> {
             PointGpu {
                 position_in_world: cloud.positions_in_world[i],
                 radius_m: cloud.radii_m.get(i).copied().unwrap_or(0.01),
-                color_rgba: u32::from(c[0]) | (u32::from(c[1]) << 8) | (u32::from(c[2]) << 16) | (255 << 24),
+                color_rgba: u32::from(c[0])
+                    | (u32::from(c[1]) << 8)
+                    | (u32::from(c[2]) << 16)
+                    | (255 << 24),
                 pad: [0; 3],
             }
         })
@@ -69,7 +72,12 @@ pub fn splat_view(camera: &Camera, point_count: usize, style: &SplatStyle) -> Sp
     let [b0, b1, b2] = style.background_bottom;
     SplatViewGpu {
         camera: CameraGpu::new(camera, 0),
-        counts: [point_count as u32, style.max_radius_px.max(1), style.hole_fill_px, 0],
+        counts: [
+            point_count as u32,
+            style.max_radius_px.max(1),
+            style.hole_fill_px,
+            0,
+        ],
         tuning: [style.depth_tolerance, style.radius_scale, NEAR_PLANE_M, 0.0],
         background_top: [t0, t1, t2, 0.0],
         background_bottom: [b0, b1, b2, 0.0],
@@ -125,14 +133,28 @@ impl SplatRenderer {
     /// Compiles the three passes (one module, one shared layout).
     #[must_use]
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("splat", &crate::gpu::with_common(crate::shader!("render/splat.wgsl")));
+        let module = ctx.shader_module(
+            "splat",
+            &crate::gpu::with_common(crate::shader!("render/splat.wgsl")),
+        );
         let (layout, pipeline_layout) = storage_layout(
             &ctx.device,
             "splat",
-            &[Access::Uniform, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+            &[
+                Access::Uniform,
+                Access::ReadOnly,
+                Access::ReadWrite,
+                Access::ReadWrite,
+                Access::ReadWrite,
+            ],
         );
         let make = |entry: &str| ctx.compute_pipeline(entry, &module, &pipeline_layout, entry);
-        Self { depth: make("splat_depth"), color: make("splat_color"), resolve: make("resolve"), layout }
+        Self {
+            depth: make("splat_depth"),
+            color: make("splat_color"),
+            resolve: make("resolve"),
+            layout,
+        }
     }
 
     /// Uploads a cloud.
@@ -141,8 +163,19 @@ impl SplatRenderer {
         let points = gpu_points(cloud);
         let count = points.len();
         // A binding must hold at least one point, even for an empty cloud.
-        let padded = if points.is_empty() { vec![PointGpu::zeroed()] } else { points };
-        GpuCloud { buffer: ctx.storage_buffer("splat points", bytemuck::cast_slice(&padded), wgpu::BufferUsages::empty()), count }
+        let padded = if points.is_empty() {
+            vec![PointGpu::zeroed()]
+        } else {
+            points
+        };
+        GpuCloud {
+            buffer: ctx.storage_buffer(
+                "splat points",
+                bytemuck::cast_slice(&padded),
+                wgpu::BufferUsages::empty(),
+            ),
+            count,
+        }
     }
 
     /// Allocates frame buffers for `width` x `height`.
@@ -183,11 +216,24 @@ impl SplatRenderer {
                 &ctx.device,
                 "splat",
                 &self.layout,
-                &[&view_buffer, &cloud.buffer, &target.depth, &target.sums, &target.color],
+                &[
+                    &view_buffer,
+                    &cloud.buffer,
+                    &target.depth,
+                    &target.sums,
+                    &target.color,
+                ],
             );
-            let pixel_groups = (target.width.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE), target.height.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE));
+            let pixel_groups = (
+                target.width.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE),
+                target.height.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE),
+            );
             let point_groups = dispatch_size(cloud.count as u32, SPLAT_POINT_WORKGROUP);
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("splat") });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("splat"),
+                });
             encoder.clear_buffer(&target.depth, 0, None);
             encoder.clear_buffer(&target.sums, 0, None);
             for (pipeline, groups) in [
@@ -195,13 +241,19 @@ impl SplatRenderer {
                 (&self.color, point_groups),
                 (&self.resolve, pixel_groups),
             ] {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("splat pass"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("splat pass"),
+                    timestamp_writes: None,
+                });
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
                 pass.dispatch_workgroups(groups.0, groups.1, 1);
             }
             ctx.queue.submit([encoder.finish()]);
-            ctx.read_buffer(&target.color, u64::from(target.width) * u64::from(target.height) * 4)
+            ctx.read_buffer(
+                &target.color,
+                u64::from(target.width) * u64::from(target.height) * 4,
+            )
         })
     }
 }

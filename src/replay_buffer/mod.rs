@@ -78,8 +78,12 @@ impl ReplayBuffer {
         self.bytes += set.byte_size();
         self.sets.push_back(set);
         while self.sets.len() > 1 {
-            let (Some(oldest), Some(newest)) = (self.sets.front(), self.sets.back()) else { break };
-            if newest.capture_ns - oldest.capture_ns <= self.max_duration_ns && self.bytes <= self.max_bytes {
+            let (Some(oldest), Some(newest)) = (self.sets.front(), self.sets.back()) else {
+                break;
+            };
+            if newest.capture_ns - oldest.capture_ns <= self.max_duration_ns
+                && self.bytes <= self.max_bytes
+            {
                 break;
             }
             if let Some(old) = self.sets.pop_front() {
@@ -103,7 +107,11 @@ impl ReplayBuffer {
             0
         };
         if at_ns < oldest.capture_ns - spacing / 2 || at_ns > newest.capture_ns + spacing / 2 {
-            return Err(ReplayBufferError::OutOfRange { at_ns, oldest_ns: oldest.capture_ns, newest_ns: newest.capture_ns });
+            return Err(ReplayBufferError::OutOfRange {
+                at_ns,
+                oldest_ns: oldest.capture_ns,
+                newest_ns: newest.capture_ns,
+            });
         }
         let index = self.sets.partition_point(|s| s.capture_ns < at_ns);
         let candidates = [index.checked_sub(1), Some(index)];
@@ -119,7 +127,11 @@ impl ReplayBuffer {
     /// Sets between `from_ns` and `to_ns` inclusive (for slow motion).
     #[must_use]
     pub fn range(&self, from_ns: i64, to_ns: i64) -> Vec<FrameSet> {
-        self.sets.iter().filter(|s| (from_ns..=to_ns).contains(&s.capture_ns)).cloned().collect()
+        self.sets
+            .iter()
+            .filter(|s| (from_ns..=to_ns).contains(&s.capture_ns))
+            .cloned()
+            .collect()
     }
 
     /// Marks an instant.
@@ -130,7 +142,11 @@ impl ReplayBuffer {
         if self.marks.len() >= MAX_MARKS {
             return Err(ReplayBufferError::TooManyMarks(MAX_MARKS));
         }
-        let mark = Mark { id: self.next_mark_id, capture_ns, label: label.to_owned() };
+        let mark = Mark {
+            id: self.next_mark_id,
+            capture_ns,
+            label: label.to_owned(),
+        };
         self.next_mark_id += 1;
         self.marks.push(mark.clone());
         Ok(mark)
@@ -180,8 +196,19 @@ mod tests {
     use std::sync::Arc;
 
     fn set(capture_ns: i64) -> FrameSet {
-        let image = RgbaImage { width: 2, height: 2, rgba: Arc::new(vec![0; 16]) };
-        FrameSet { capture_ns, frames: vec![Some(CameraFrame { camera_index: 0, capture_ns, image })] }
+        let image = RgbaImage {
+            width: 2,
+            height: 2,
+            rgba: Arc::new(vec![0; 16]),
+        };
+        FrameSet {
+            capture_ns,
+            frames: vec![Some(CameraFrame {
+                camera_index: 0,
+                capture_ns,
+                image,
+            })],
+        }
     }
 
     #[test]
@@ -207,10 +234,15 @@ mod tests {
         }
         assert_eq!(buffer.freeze(44).unwrap().capture_ns, 40);
         assert_eq!(buffer.freeze(46).unwrap().capture_ns, 50);
-        assert!(matches!(buffer.freeze(500), Err(ReplayBufferError::OutOfRange { .. })));
-        assert_eq!(ReplayBuffer::new(1, 1).freeze(0).unwrap_err(), ReplayBufferError::Empty);
+        assert!(matches!(
+            buffer.freeze(500),
+            Err(ReplayBufferError::OutOfRange { .. })
+        ));
+        assert_eq!(
+            ReplayBuffer::new(1, 1).freeze(0).unwrap_err(),
+            ReplayBufferError::Empty
+        );
         let mark = buffer.mark(50, "goal").unwrap();
         assert_eq!(mark.id, 1);
     }
-
 }

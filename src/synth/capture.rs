@@ -41,7 +41,16 @@ pub struct CaptureSettings {
 
 impl Default for CaptureSettings {
     fn default() -> Self {
-        Self { cameras: 8, width: 640, height: 360, fps: 25, duration_s: 0.8, supersample: 1, freeze_s: 0.4, write_videos: true }
+        Self {
+            cameras: 8,
+            width: 640,
+            height: 360,
+            fps: 25,
+            duration_s: 0.8,
+            supersample: 1,
+            freeze_s: 0.4,
+            write_videos: true,
+        }
     }
 }
 
@@ -74,7 +83,10 @@ pub struct SyntheticCapture {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
-    move |source| SynthError::Io { path: path.to_owned(), source }
+    move |source| SynthError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// Renders and writes a capture into `dir`; `progress(done, total)` is
@@ -98,17 +110,26 @@ pub fn write_capture(
     }
     save_rig(&rig, &dir.join("rig.json"))?;
     let frame_count = ((settings.duration_s * f64::from(settings.fps)).round() as u64).max(1);
-    let freeze_index = ((settings.freeze_s * f64::from(settings.fps)).round() as u64).min(frame_count - 1);
+    let freeze_index =
+        ((settings.freeze_s * f64::from(settings.fps)).round() as u64).min(frame_count - 1);
     let (roi_min, roi_max) = Scene::roi();
     let manifest = CaptureManifest {
         fps: settings.fps,
-        frames: if settings.write_videos { frame_count } else { 1 },
+        frames: if settings.write_videos {
+            frame_count
+        } else {
+            1
+        },
         freeze_ns: crate::time::frame_time_ns(freeze_index, f64::from(settings.fps)),
-        roi: [[roi_min.x, roi_min.y, roi_min.z], [roi_max.x, roi_max.y, roi_max.z]],
+        roi: [
+            [roi_min.x, roi_min.y, roi_min.z],
+            [roi_max.x, roi_max.y, roi_max.z],
+        ],
     };
     let manifest_path = dir.join("capture.json");
     let manifest_json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    crate::fsutil::write_atomic(&manifest_path, manifest_json.as_bytes()).map_err(io(&manifest_path))?;
+    crate::fsutil::write_atomic(&manifest_path, manifest_json.as_bytes())
+        .map_err(io(&manifest_path))?;
 
     let raycaster = Raycaster::new(ctx);
     let scene = Scene::default();
@@ -116,24 +137,47 @@ pub fn write_capture(
     if settings.write_videos {
         for camera in &rig.cameras {
             let encoder = EncoderSettings::archival(settings.width, settings.height, settings.fps);
-            writers.push(VideoWriter::open(Destination::File(dir.join(format!("{}.mp4", camera.id))), encoder)?);
+            writers.push(VideoWriter::open(
+                Destination::File(dir.join(format!("{}.mp4", camera.id))),
+                encoder,
+            )?);
         }
     }
     let mut freeze_frames = vec![Vec::new(); rig.cameras.len()];
     let mut truth_depth_m = vec![Vec::new(); rig.cameras.len()];
-    let indices: Vec<u64> = if settings.write_videos { (0..frame_count).collect() } else { vec![freeze_index] };
+    let indices: Vec<u64> = if settings.write_videos {
+        (0..frame_count).collect()
+    } else {
+        vec![freeze_index]
+    };
     let total = indices.len() as u64;
     for (done, frame_index) in indices.into_iter().enumerate() {
         let time_s = frame_index as f64 / f64::from(settings.fps);
         let primitives = scene.primitives_at(time_s);
         for (c, camera) in rig.cameras.iter().enumerate() {
-            let image = raycaster.render(ctx, camera, &primitives, settings.supersample)?;
+            let image = raycaster.render_with(
+                ctx,
+                camera,
+                &primitives,
+                settings.supersample,
+                frame_index == freeze_index,
+            )?;
             if frame_index == freeze_index {
                 let png = dir.join("frames").join(format!("{}.png", camera.id));
-                image::save_buffer(&png, &image.rgba, image.width, image.height, image::ExtendedColorType::Rgba8)
-                    .map_err(|e| SynthError::Image { path: png.clone(), reason: e.to_string() })?;
+                image::save_buffer(
+                    &png,
+                    &image.rgba,
+                    image.width,
+                    image.height,
+                    image::ExtendedColorType::Rgba8,
+                )
+                .map_err(|e| SynthError::Image {
+                    path: png.clone(),
+                    reason: e.to_string(),
+                })?;
                 let depth_path = dir.join("truth").join(format!("{}.depth", camera.id));
-                crate::fsutil::write_atomic(&depth_path, bytemuck::cast_slice(&image.depth_m)).map_err(io(&depth_path))?;
+                crate::fsutil::write_atomic(&depth_path, bytemuck::cast_slice(&image.depth_m))
+                    .map_err(io(&depth_path))?;
                 freeze_frames[c].clone_from(&image.rgba);
                 truth_depth_m[c].clone_from(&image.depth_m);
             }
@@ -146,7 +190,13 @@ pub fn write_capture(
     for writer in writers {
         writer.finish()?;
     }
-    Ok(SyntheticCapture { dir: dir.to_owned(), rig, manifest, freeze_frames, truth_depth_m })
+    Ok(SyntheticCapture {
+        dir: dir.to_owned(),
+        rig,
+        manifest,
+        freeze_frames,
+        truth_depth_m,
+    })
 }
 
 /// Ground truth of a capture folder, for evaluation.
@@ -169,18 +219,31 @@ pub fn load_truth(dir: &Path) -> Result<Truth, SynthError> {
     let rig = crate::calibration::load_rig(&dir.join("rig.json"))?;
     let manifest_path = dir.join("capture.json");
     let text = std::fs::read_to_string(&manifest_path).map_err(io(&manifest_path))?;
-    let manifest: CaptureManifest = serde_json::from_str(&text)
-        .map_err(|e| SynthError::Image { path: manifest_path.clone(), reason: e.to_string() })?;
+    let manifest: CaptureManifest = serde_json::from_str(&text).map_err(|e| SynthError::Image {
+        path: manifest_path.clone(),
+        reason: e.to_string(),
+    })?;
     let mut depth_maps = Vec::new();
     for camera in &rig.cameras {
         let path = dir.join("truth").join(format!("{}.depth", camera.id));
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         if bytes.len() != (camera.width * camera.height * 4) as usize {
-            return Err(SynthError::Image { path, reason: "depth map size does not match the rig".into() });
+            return Err(SynthError::Image {
+                path,
+                reason: "depth map size does not match the rig".into(),
+            });
         }
         depth_maps.push(bytemuck::pod_collect_to_vec(&bytes));
     }
-    let roi = (nalgebra::Point3::from(manifest.roi[0]), nalgebra::Point3::from(manifest.roi[1]));
-    let points = crate::reconstruct::eval::truth_from_depth_maps(&rig.cameras, &depth_maps, &roi, TRUTH_SAMPLE_M);
+    let roi = (
+        nalgebra::Point3::from(manifest.roi[0]),
+        nalgebra::Point3::from(manifest.roi[1]),
+    );
+    let points = crate::reconstruct::eval::truth_from_depth_maps(
+        &rig.cameras,
+        &depth_maps,
+        &roi,
+        TRUTH_SAMPLE_M,
+    );
     Ok(Truth { points, roi })
 }

@@ -127,7 +127,11 @@ fn intersect(prim: &PrimitiveGpu, ro: Vec3, rd: Vec3) -> f32 {
             }
             let t = (-qb + h.sqrt()) / qa;
             let z = ro.z + t * rd.z;
-            if (0.0..=prim.b[3]).contains(&z) { t } else { NO_HIT }
+            if (0.0..=prim.b[3]).contains(&z) {
+                t
+            } else {
+                NO_HIT
+            }
         }
         _ => NO_HIT,
     }
@@ -146,7 +150,15 @@ fn normal_at(prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
             let half_size = 0.5 * (v3(prim.b) - v3(prim.a));
             let q = (p - centre) / half_size;
             let aq = q.abs();
-            let sign = |x: f32| if x > 0.0 { 1.0 } else if x < 0.0 { -1.0 } else { 0.0 };
+            let sign = |x: f32| {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            };
             if aq.x >= aq.y && aq.x >= aq.z {
                 Vec3::new(sign(q.x), 0.0, 0.0)
             } else if aq.y >= aq.z {
@@ -161,7 +173,11 @@ fn normal_at(prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
 }
 
 fn shade(params: &RaycastParamsGpu, prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
-    let local = if prim.color1[3] > 0.5 { p - v3(prim.a) } else { p };
+    let local = if prim.color1[3] > 0.5 {
+        p - v3(prim.a)
+    } else {
+        p
+    };
     let t = pattern(local * prim.color0[3]);
     let albedo = v3(prim.color0) * (1.0 - t) + v3(prim.color1) * t;
     let sun = v3(params.sun);
@@ -169,7 +185,12 @@ fn shade(params: &RaycastParamsGpu, prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
     albedo * (params.sun[3] + (1.0 - params.sun[3]) * lambert)
 }
 
-fn trace(params: &RaycastParamsGpu, primitives: &[PrimitiveGpu], ro: Vec3, rd: Vec3) -> (Vec3, f32) {
+fn trace(
+    params: &RaycastParamsGpu,
+    primitives: &[PrimitiveGpu],
+    ro: Vec3,
+    rd: Vec3,
+) -> (Vec3, f32) {
     let mut best = (NO_HIT, 0usize);
     let mut i = 0usize;
     while i < primitives.len() {
@@ -190,7 +211,10 @@ fn trace(params: &RaycastParamsGpu, primitives: &[PrimitiveGpu], ro: Vec3, rd: V
     }
     if best.0 >= NO_HIT {
         let s = (rd.z * 2.0).clamp(0.0, 1.0);
-        return (v3(params.sky_horizon) * (1.0 - s) + v3(params.sky_zenith) * s, NO_HIT);
+        return (
+            v3(params.sky_horizon) * (1.0 - s) + v3(params.sky_zenith) * s,
+            NO_HIT,
+        );
     }
     (shade(params, &primitives[best.1], ro + best.0 * rd), best.0)
 }
@@ -217,7 +241,12 @@ pub fn raycast_cpu(camera: &Camera, primitives: &[PrimitiveGpu], supersample: u3
         .map(|index| {
             let (x, y) = ((index % width) as f32, (index / width) as f32);
             let centre = ray(x, y);
-            let (centre_color, t) = trace(&params, primitives, ro, world_from_cam_dir(centre).normalize());
+            let (centre_color, t) = trace(
+                &params,
+                primitives,
+                ro,
+                world_from_cam_dir(centre).normalize(),
+            );
             let mut sum = if ss == 1 { centre_color } else { Vec3::ZERO };
             for sy in (0..ss).filter(|_| ss > 1) {
                 for sx in 0..ss {
@@ -227,7 +256,11 @@ pub fn raycast_cpu(camera: &Camera, primitives: &[PrimitiveGpu], supersample: u3
                     sum += trace(&params, primitives, ro, rd).0;
                 }
             }
-            let depth = if t >= NO_HIT { 0.0 } else { t / centre.length() };
+            let depth = if t >= NO_HIT {
+                0.0
+            } else {
+                t / centre.length()
+            };
             (pack_rgba8(sum / (ss * ss) as f32), depth)
         })
         .collect();

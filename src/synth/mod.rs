@@ -12,7 +12,10 @@ pub mod cpu_ref;
 pub mod raycast;
 pub mod scene;
 
-pub use capture::{CaptureManifest, CaptureSettings, SyntheticCapture, TRUTH_SAMPLE_M, Truth, load_truth, write_capture};
+pub use capture::{
+    CaptureManifest, CaptureSettings, SyntheticCapture, TRUTH_SAMPLE_M, Truth, load_truth,
+    write_capture,
+};
 pub use raycast::{RaycastImage, Raycaster};
 pub use scene::{Scene, demo_rig};
 

@@ -33,7 +33,11 @@ pub struct RaycastImage {
 
 /// Builds the uniforms for one camera.
 #[must_use]
-pub fn raycast_params(camera: &Camera, primitive_count: usize, supersample: u32) -> RaycastParamsGpu {
+pub fn raycast_params(
+    camera: &Camera,
+    primitive_count: usize,
+    supersample: u32,
+) -> RaycastParamsGpu {
     RaycastParamsGpu {
         camera: CameraGpu::new(camera, 0),
         sun: SUN,
@@ -53,18 +57,26 @@ impl Raycaster {
     /// Compiles the shader.
     #[must_use]
     pub fn new(ctx: &GpuContext) -> Self {
-        let module = ctx.shader_module("synth raycast", &crate::gpu::with_common(crate::shader!("synth/raycast.wgsl")));
+        let module = ctx.shader_module(
+            "synth raycast",
+            &crate::gpu::with_common(crate::shader!("synth/raycast.wgsl")),
+        );
         let (layout, pipeline_layout) = storage_layout(
             &ctx.device,
             "synth raycast",
-            &[Access::Uniform, Access::ReadOnly, Access::ReadWrite, Access::ReadWrite],
+            &[
+                Access::Uniform,
+                Access::ReadOnly,
+                Access::ReadWrite,
+                Access::ReadWrite,
+            ],
         );
         let pipeline = ctx.compute_pipeline("synth raycast", &module, &pipeline_layout, "main");
         Self { layout, pipeline }
     }
 
     /// Renders `primitives` as seen by `camera` (distortion ignored: the
-    /// generator's cameras are pinhole).
+    /// generator's cameras are pinhole), with its ground-truth depth.
     ///
     /// # Errors
     /// GPU validation or readback errors.
@@ -75,31 +87,76 @@ impl Raycaster {
         primitives: &[PrimitiveGpu],
         supersample: u32,
     ) -> Result<RaycastImage, GpuError> {
+        self.render_with(ctx, camera, primitives, supersample, true)
+    }
+
+    /// As [`Self::render`]; `with_depth = false` skips reading the depth
+    /// back (`depth_m` is then empty), for frames that need no truth.
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    pub fn render_with(
+        &self,
+        ctx: &GpuContext,
+        camera: &Camera,
+        primitives: &[PrimitiveGpu],
+        supersample: u32,
+        with_depth: bool,
+    ) -> Result<RaycastImage, GpuError> {
         let (width, height) = (camera.width, camera.height);
         let pixel_count = u64::from(width) * u64::from(height);
         ctx.with_validation("synth raycast", || {
             let params = raycast_params(camera, primitives.len(), supersample);
             let params_buffer = ctx.uniform_buffer("raycast params", bytemuck::bytes_of(&params));
-            let primitive_buffer = ctx.storage_buffer("primitives", bytemuck::cast_slice(primitives), wgpu::BufferUsages::empty());
+            let primitive_buffer = ctx.storage_buffer(
+                "primitives",
+                bytemuck::cast_slice(primitives),
+                wgpu::BufferUsages::empty(),
+            );
             let color_buffer = ctx.storage_buffer_zeroed("raycast colour", pixel_count * 4);
             let depth_buffer = ctx.storage_buffer_zeroed("raycast depth", pixel_count * 4);
             let bind_group = bind_buffers(
                 &ctx.device,
                 "synth raycast",
                 &self.layout,
-                &[&params_buffer, &primitive_buffer, &color_buffer, &depth_buffer],
+                &[
+                    &params_buffer,
+                    &primitive_buffer,
+                    &color_buffer,
+                    &depth_buffer,
+                ],
             );
-            let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("raycast") });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("raycast"),
+                });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("raycast"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("raycast"),
+                    timestamp_writes: None,
+                });
                 pass.set_pipeline(&self.pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(width.div_ceil(RAYCAST_WORKGROUP_EDGE), height.div_ceil(RAYCAST_WORKGROUP_EDGE), 1);
+                pass.dispatch_workgroups(
+                    width.div_ceil(RAYCAST_WORKGROUP_EDGE),
+                    height.div_ceil(RAYCAST_WORKGROUP_EDGE),
+                    1,
+                );
             }
             ctx.queue.submit([encoder.finish()]);
             let rgba = ctx.read_buffer(&color_buffer, pixel_count * 4)?;
-            let depth_bytes = ctx.read_buffer(&depth_buffer, pixel_count * 4)?;
-            Ok(RaycastImage { width, height, rgba, depth_m: bytemuck::pod_collect_to_vec(&depth_bytes) })
+            let depth_bytes = if with_depth {
+                ctx.read_buffer(&depth_buffer, pixel_count * 4)?
+            } else {
+                Vec::new()
+            };
+            Ok(RaycastImage {
+                width,
+                height,
+                rgba,
+                depth_m: bytemuck::pod_collect_to_vec(&depth_bytes),
+            })
         })
     }
 }

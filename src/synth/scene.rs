@@ -41,7 +41,12 @@ struct Material {
 
 impl Material {
     const fn new(color0: [f32; 3], color1: [f32; 3], frequency_per_m: f32) -> Self {
-        Self { color0, color1, frequency_per_m, anchored: true }
+        Self {
+            color0,
+            color1,
+            frequency_per_m,
+            anchored: true,
+        }
     }
 }
 
@@ -51,20 +56,40 @@ fn primitive(kind: PrimitiveKind, a: [f32; 4], b: [f32; 4], m: Material) -> Prim
         a,
         b,
         color0: [m.color0[0], m.color0[1], m.color0[2], m.frequency_per_m],
-        color1: [m.color1[0], m.color1[1], m.color1[2], if m.anchored { 1.0 } else { 0.0 }],
+        color1: [
+            m.color1[0],
+            m.color1[1],
+            m.color1[2],
+            if m.anchored { 1.0 } else { 0.0 },
+        ],
     }
 }
 
 fn capsule(p0: [f32; 3], p1: [f32; 3], radius_m: f32, m: Material) -> PrimitiveGpu {
-    primitive(PrimitiveKind::Capsule, [p0[0], p0[1], p0[2], radius_m], [p1[0], p1[1], p1[2], 0.0], m)
+    primitive(
+        PrimitiveKind::Capsule,
+        [p0[0], p0[1], p0[2], radius_m],
+        [p1[0], p1[1], p1[2], 0.0],
+        m,
+    )
 }
 
 fn sphere(centre: [f32; 3], radius_m: f32, m: Material) -> PrimitiveGpu {
-    primitive(PrimitiveKind::Sphere, [centre[0], centre[1], centre[2], radius_m], [0.0; 4], m)
+    primitive(
+        PrimitiveKind::Sphere,
+        [centre[0], centre[1], centre[2], radius_m],
+        [0.0; 4],
+        m,
+    )
 }
 
 fn aabb(min: [f32; 3], max: [f32; 3], m: Material) -> PrimitiveGpu {
-    primitive(PrimitiveKind::Box, [min[0], min[1], min[2], 0.0], [max[0], max[1], max[2], 0.0], m)
+    primitive(
+        PrimitiveKind::Box,
+        [min[0], min[1], min[2], 0.0],
+        [max[0], max[1], max[2], 0.0],
+        m,
+    )
 }
 
 /// A person-sized walking figure.
@@ -101,27 +126,58 @@ impl Figure {
         let f = [heading_rad.cos(), heading_rad.sin(), 0.0];
         let l = [-heading_rad.sin(), heading_rad.cos(), 0.0];
         let at = |p: [f32; 3], fwd: f32, lat: f32, up: f32| {
-            [p[0] + f[0] * fwd + l[0] * lat, p[1] + f[1] * fwd + l[1] * lat, p[2] + up]
+            [
+                p[0] + f[0] * fwd + l[0] * lat,
+                p[1] + f[1] * fwd + l[1] * lat,
+                p[2] + up,
+            ]
         };
         let group_index = out.len();
-        out.push(primitive(PrimitiveKind::Group, [base[0], base[1], 0.95, FIGURE_BOUND_M], [0.0; 4], self.skin));
+        out.push(primitive(
+            PrimitiveKind::Group,
+            [base[0], base[1], 0.95, FIGURE_BOUND_M],
+            [0.0; 4],
+            self.skin,
+        ));
         let bob = 0.03 * (2.0 * phase_rad).cos();
         let hip = [base[0], base[1], HIP_HEIGHT_M + bob];
         let neck = at(hip, 0.03, 0.0, 0.52);
         out.push(capsule(hip, neck, 0.16, self.shirt));
         out.push(sphere(at(neck, 0.0, 0.0, 0.23), 0.12, self.skin));
         for side in [-1.0_f32, 1.0] {
-            let swing = 0.45 * (phase_rad + if side > 0.0 { 0.0 } else { std::f32::consts::PI }).sin();
+            let swing = 0.45
+                * (phase_rad
+                    + if side > 0.0 {
+                        0.0
+                    } else {
+                        std::f32::consts::PI
+                    })
+                .sin();
             let knee_bend = 0.35 * (0.5 - 0.5 * (phase_rad + side).cos());
             let hip_joint = at(hip, 0.0, side * 0.1, -0.02);
-            let knee = at(hip_joint, LEG_SEGMENT_M * swing.sin(), 0.0, -LEG_SEGMENT_M * swing.cos());
+            let knee = at(
+                hip_joint,
+                LEG_SEGMENT_M * swing.sin(),
+                0.0,
+                -LEG_SEGMENT_M * swing.cos(),
+            );
             let shin = swing - knee_bend;
-            let ankle = at(knee, LEG_SEGMENT_M * shin.sin(), 0.0, -LEG_SEGMENT_M * shin.cos());
+            let ankle = at(
+                knee,
+                LEG_SEGMENT_M * shin.sin(),
+                0.0,
+                -LEG_SEGMENT_M * shin.cos(),
+            );
             out.push(capsule(hip_joint, knee, 0.08, self.legs));
             out.push(capsule(knee, ankle, 0.065, self.legs));
             let arm_swing = -0.8 * swing;
             let shoulder = at(neck, 0.0, side * 0.22, -0.06);
-            let elbow = at(shoulder, 0.3 * arm_swing.sin(), side * 0.03, -0.3 * arm_swing.cos());
+            let elbow = at(
+                shoulder,
+                0.3 * arm_swing.sin(),
+                side * 0.03,
+                -0.3 * arm_swing.cos(),
+            );
             let forearm = arm_swing + 0.5;
             let wrist = at(elbow, 0.27 * forearm.sin(), 0.0, -0.27 * forearm.cos());
             out.push(capsule(shoulder, elbow, 0.055, self.shirt));
@@ -132,16 +188,10 @@ impl Figure {
 }
 
 /// The animated demo scene.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Scene {
     /// Scene variant seed (reserved for variations; 0 is the demo).
     pub seed: u32,
-}
-
-impl Default for Scene {
-    fn default() -> Self {
-        Self { seed: 0 }
-    }
 }
 
 impl Scene {
@@ -150,14 +200,36 @@ impl Scene {
     pub fn primitives_at(&self, time_s: f64) -> Vec<PrimitiveGpu> {
         let t = time_s as f32;
         let mut out = vec![
-            primitive(PrimitiveKind::Ground, [0.0, 0.0, 0.0, 40.0], [0.0; 4], GRASS),
-            primitive(PrimitiveKind::Stands, [0.0, 0.0, 0.0, 30.0], [0.0, 0.0, 0.0, 14.0], CROWD),
-            aabb([1.4, -1.6, 0.0], [1.9, -1.1, 0.5], Material::new([0.8, 0.75, 0.2], [0.25, 0.2, 0.1], 9.0)),
-            aabb([-2.2, 0.8, 0.0], [-1.8, 1.6, 0.6], Material::new([0.9, 0.9, 0.9], [0.2, 0.3, 0.6], 8.0)),
+            primitive(
+                PrimitiveKind::Ground,
+                [0.0, 0.0, 0.0, 40.0],
+                [0.0; 4],
+                GRASS,
+            ),
+            primitive(
+                PrimitiveKind::Stands,
+                [0.0, 0.0, 0.0, 30.0],
+                [0.0, 0.0, 0.0, 14.0],
+                CROWD,
+            ),
+            aabb(
+                [1.4, -1.6, 0.0],
+                [1.9, -1.1, 0.5],
+                Material::new([0.8, 0.75, 0.2], [0.25, 0.2, 0.1], 9.0),
+            ),
+            aabb(
+                [-2.2, 0.8, 0.0],
+                [-1.8, 1.6, 0.6],
+                Material::new([0.9, 0.9, 0.9], [0.2, 0.3, 0.6], 8.0),
+            ),
         ];
         // A ball bouncing in place.
         let ball_z = 0.12 + 0.9 * (2.2 * t + 0.5).sin().abs();
-        out.push(sphere([0.8, 1.5, ball_z], 0.12, Material::new([0.95, 0.95, 0.9], [0.1, 0.1, 0.1], 14.0)));
+        out.push(sphere(
+            [0.8, 1.5, ball_z],
+            0.12,
+            Material::new([0.95, 0.95, 0.9], [0.1, 0.1, 0.1], 14.0),
+        ));
         // Figure 1 walks along +x; figure 2 jogs a circle.
         let red = Figure {
             shirt: Material::new([0.75, 0.08, 0.08], [0.98, 0.75, 0.25], 9.0),
@@ -171,7 +243,12 @@ impl Scene {
         };
         red.push(&mut out, [-1.6 + 1.1 * t, -0.35], 0.0, 6.0 * t);
         let angle = 0.9 * t + 0.6;
-        blue.push(&mut out, [0.3 + 1.3 * angle.cos(), 0.4 + 1.3 * angle.sin()], angle + std::f32::consts::FRAC_PI_2, 7.0 * t + 1.0);
+        blue.push(
+            &mut out,
+            [0.3 + 1.3 * angle.cos(), 0.4 + 1.3 * angle.sin()],
+            angle + std::f32::consts::FRAC_PI_2,
+            7.0 * t + 1.0,
+        );
         out
     }
 
@@ -201,15 +278,27 @@ pub fn demo_rig(count: u32, width: u32, height: u32) -> Rig {
     let base_focal_px = 560.0 * f64::from(width) / 640.0;
     let cameras = (0..count)
         .filter_map(|i| {
-            let angle_rad = f64::from(i) * std::f64::consts::TAU / f64::from(count) + 4f64.to_radians() * jitter(i, 1);
+            let angle_rad = f64::from(i) * std::f64::consts::TAU / f64::from(count)
+                + 4f64.to_radians() * jitter(i, 1);
             let radius_m = RING_RADIUS_M + 0.3 * jitter(i, 2);
-            let eye = Point3::new(radius_m * angle_rad.cos(), radius_m * angle_rad.sin(), RING_HEIGHT_M + 0.2 * jitter(i, 3));
-            let target = Point3::new(0.15 * jitter(i, 4), 0.15 * jitter(i, 5), 0.8 + 0.1 * jitter(i, 6));
+            let eye = Point3::new(
+                radius_m * angle_rad.cos(),
+                radius_m * angle_rad.sin(),
+                RING_HEIGHT_M + 0.2 * jitter(i, 3),
+            );
+            let target = Point3::new(
+                0.15 * jitter(i, 4),
+                0.15 * jitter(i, 5),
+                0.8 + 0.1 * jitter(i, 6),
+            );
             let focal_px = base_focal_px * (1.0 + 0.04 * jitter(i, 7));
             Camera::look_at(&format!("cam{i}"), width, height, focal_px, &eye, &target)
         })
         .collect();
-    Rig { name: format!("synthetic-ring-{count}"), cameras }
+    Rig {
+        name: format!("synthetic-ring-{count}"),
+        cameras,
+    }
 }
 
 #[cfg(test)]

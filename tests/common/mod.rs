@@ -1,5 +1,5 @@
 //! Shared helpers of the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
@@ -16,14 +16,25 @@ pub fn gpu() -> GpuContext {
 
 /// Renders every rig camera at `time_s` with the GPU raycaster: images and
 /// ground-truth depth maps.
-pub fn stills(ctx: &GpuContext, rig: &Rig, time_s: f64, supersample: u32) -> (Vec<Option<RgbaImage>>, Vec<Vec<f32>>) {
+pub fn stills(
+    ctx: &GpuContext,
+    rig: &Rig,
+    time_s: f64,
+    supersample: u32,
+) -> (Vec<Option<RgbaImage>>, Vec<Vec<f32>>) {
     let raycaster = Raycaster::new(ctx);
     let primitives = Scene::default().primitives_at(time_s);
     let mut images = Vec::new();
     let mut depths = Vec::new();
     for camera in &rig.cameras {
-        let image = raycaster.render(ctx, camera, &primitives, supersample).unwrap();
-        images.push(Some(RgbaImage { width: image.width, height: image.height, rgba: Arc::new(image.rgba) }));
+        let image = raycaster
+            .render(ctx, camera, &primitives, supersample)
+            .unwrap();
+        images.push(Some(RgbaImage {
+            width: image.width,
+            height: image.height,
+            rgba: Arc::new(image.rgba),
+        }));
         depths.push(image.depth_m);
     }
     (images, depths)
@@ -32,6 +43,10 @@ pub fn stills(ctx: &GpuContext, rig: &Rig, time_s: f64, supersample: u32) -> (Ve
 /// Fraction of pixels whose channels all differ by at most `tolerance`.
 pub fn fraction_close(a: &[u8], b: &[u8], tolerance: u8) -> f64 {
     assert_eq!(a.len(), b.len());
-    let close = a.chunks_exact(4).zip(b.chunks_exact(4)).filter(|(p, q)| (0..3).all(|k| p[k].abs_diff(q[k]) <= tolerance)).count();
+    let close = a
+        .chunks_exact(4)
+        .zip(b.chunks_exact(4))
+        .filter(|(p, q)| (0..3).all(|k| p[k].abs_diff(q[k]) <= tolerance))
+        .count();
     close as f64 / (a.len() / 4) as f64
 }
