@@ -14,7 +14,7 @@ use timeslice::gpu::GpuContext;
 use timeslice::output::{Destination, EncoderSettings, VideoWriter};
 use timeslice::reconstruct::PointCloud;
 use timeslice::render::{CameraPath, OrbitPath, SplatRenderer, SplatStyle};
-use timeslice::synth::{Raycaster, Scene, demo_rig};
+use timeslice::synth::{Raycaster, Scene, demo_rig, raycast::surface_cloud};
 
 /// The demo scene's exact visible surfaces, as the reconstruction sees them.
 fn scene_cloud(ctx: &GpuContext, width: u32) -> PointCloud {
@@ -22,31 +22,12 @@ fn scene_cloud(ctx: &GpuContext, width: u32) -> PointCloud {
     let raycaster = Raycaster::new(ctx);
     let primitives = Scene::default().primitives_at(0.6);
     let (roi_min, roi_max) = Scene::roi();
+    let inside =
+        |p: &nalgebra::Point3<f64>| (0..3).all(|k| p[k] >= roi_min[k] && p[k] <= roi_max[k]);
     let mut cloud = PointCloud::default();
     for camera in &rig.cameras {
-        let Ok(image) = raycaster.render(ctx, camera, &primitives, 1) else {
-            continue;
-        };
-        for (i, &depth) in image.depth_m.iter().enumerate() {
-            let pixel = nalgebra::Point2::new(
-                (i as u32 % camera.width) as f64,
-                (i as u32 / camera.width) as f64,
-            );
-            let p = camera.unproject(&pixel, f64::from(depth));
-            let inside = (0..3).all(|k| p[k] >= roi_min[k] && p[k] <= roi_max[k]);
-            if depth > 0.0 && inside {
-                cloud
-                    .positions_in_world
-                    .push([p.x as f32, p.y as f32, p.z as f32]);
-                cloud.colors.push([
-                    image.rgba[i * 4],
-                    image.rgba[i * 4 + 1],
-                    image.rgba[i * 4 + 2],
-                ]);
-                cloud
-                    .radii_m
-                    .push((0.8 * f64::from(depth) / camera.fx) as f32);
-            }
+        if let Ok(image) = raycaster.render(ctx, camera, &primitives, 1) {
+            cloud.append(surface_cloud(camera, &image, 0.8, inside));
         }
     }
     cloud

@@ -8,10 +8,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
-if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
-  export XDG_RUNTIME_DIR="$(mktemp -d)"
-  chmod 700 "$XDG_RUNTIME_DIR"
-fi
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
 
 cargo build --release --locked
 exec ./target/release/timeslice demo "$@"

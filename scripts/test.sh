@@ -9,10 +9,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 # lavapipe warns on every device creation without a private runtime dir.
-if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then
-  export XDG_RUNTIME_DIR="$(mktemp -d)"
-  chmod 700 "$XDG_RUNTIME_DIR"
-fi
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use timeslice::reconstruct::PointCloud;
 use timeslice::render::{CameraPath, OrbitPath, SplatRenderer, SplatStyle};
-use timeslice::synth::{Scene, cpu_ref::raycast_cpu, demo_rig};
+use timeslice::synth::{Scene, cpu_ref::raycast_cpu, demo_rig, raycast::surface_cloud};
 
 /// Per-channel difference above which a pixel counts as failing.
 const PIXEL_THRESHOLD: u8 = 12;
@@ -73,24 +73,9 @@ fn truth_cloud() -> PointCloud {
     let mut cloud = PointCloud::default();
     for camera in [&rig.cameras[0], &rig.cameras[3], &rig.cameras[6]] {
         let image = raycast_cpu(camera, &primitives, 1);
-        for (i, &depth) in image.depth_m.iter().enumerate() {
-            let pixel = nalgebra::Point2::new((i % 320) as f64, (i / 320) as f64);
-            let p = camera.unproject(&pixel, f64::from(depth));
-            if depth <= 0.0 || p.coords.xy().norm() > 4.0 {
-                continue;
-            }
-            cloud
-                .positions_in_world
-                .push([p.x as f32, p.y as f32, p.z as f32]);
-            cloud.colors.push([
-                image.rgba[i * 4],
-                image.rgba[i * 4 + 1],
-                image.rgba[i * 4 + 2],
-            ]);
-            cloud
-                .radii_m
-                .push((0.8 * f64::from(depth) / camera.fx) as f32);
-        }
+        cloud.append(surface_cloud(camera, &image, 0.8, |p| {
+            p.coords.xy().norm() <= 4.0
+        }));
     }
     cloud
 }

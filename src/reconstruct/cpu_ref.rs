@@ -226,6 +226,26 @@ fn prior_at(params: &SweepParamsGpu, prior: &[f32], x: i32, y: i32) -> f32 {
     prior.get((y * w + x) as usize).copied().unwrap_or(0.0)
 }
 
+/// The mean-centred reference window around (x, y) and its sum of squares.
+fn ref_window(r: &Cam, x: i32, y: i32, dilation: i32) -> ([f32; WINDOW_TAPS], f32) {
+    let mut window = [0f32; WINDOW_TAPS];
+    let mut sum = 0.0;
+    for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
+        for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
+            let v = r.gray_clamped(x + i * dilation, y + j * dilation);
+            window[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
+            sum += v;
+        }
+    }
+    let mean = sum / WINDOW_TAPS as f32;
+    let mut sq = 0.0;
+    for v in &mut window {
+        *v -= mean;
+        sq += *v * *v;
+    }
+    (window, sq)
+}
+
 fn sweep_pixel(
     params: &SweepParamsGpu,
     cams: &[Cam],
@@ -235,22 +255,7 @@ fn sweep_pixel(
     y: i32,
 ) -> (f32, f32) {
     let invalid = (0.0, INVALID_SCORE);
-    let dilation = params.tuning[2] as i32;
-    let mut ref_centered = [0f32; WINDOW_TAPS];
-    let mut sum = 0.0;
-    for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
-        for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
-            let v = r.gray_clamped(x + i * dilation, y + j * dilation);
-            ref_centered[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
-            sum += v;
-        }
-    }
-    let mean = sum / WINDOW_TAPS as f32;
-    let mut sq = 0.0;
-    for v in &mut ref_centered {
-        *v -= mean;
-        sq += *v * *v;
-    }
+    let (ref_centered, sq) = ref_window(r, x, y, params.tuning[2] as i32);
     if (sq / WINDOW_TAPS as f32).sqrt() < params.tuning[0] {
         return invalid;
     }
@@ -350,22 +355,7 @@ pub fn score_pixel_cpu(
 ) -> f32 {
     let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
     let r = &cams[params.counts[0] as usize];
-    let dilation = params.tuning[2] as i32;
-    let mut ref_centered = [0f32; WINDOW_TAPS];
-    let mut sum = 0.0;
-    for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
-        for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
-            let v = r.gray_clamped(x + i * dilation, y + j * dilation);
-            ref_centered[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
-            sum += v;
-        }
-    }
-    let mean = sum / WINDOW_TAPS as f32;
-    let mut sq = 0.0;
-    for v in &mut ref_centered {
-        *v -= mean;
-        sq += *v * *v;
-    }
+    let (ref_centered, sq) = ref_window(r, x, y, params.tuning[2] as i32);
     score_at(
         params,
         &cams,

@@ -112,6 +112,19 @@ impl PointCloud {
     pub fn is_empty(&self) -> bool {
         self.positions_in_world.is_empty()
     }
+
+    /// Appends another cloud's points (normals are kept only if both have them).
+    pub fn append(&mut self, other: PointCloud) {
+        let keep_normals = self.normals.len() == self.len() && other.normals.len() == other.len();
+        self.positions_in_world.extend(other.positions_in_world);
+        self.colors.extend(other.colors);
+        self.radii_m.extend(other.radii_m);
+        if keep_normals {
+            self.normals.extend(other.normals);
+        } else {
+            self.normals.clear();
+        }
+    }
 }
 
 /// Where the sweep kernel runs.

@@ -160,3 +160,41 @@ impl Raycaster {
         })
     }
 }
+
+/// The exact visible surface of a rendered image as a point cloud: each
+/// pixel with a depth, unprojected, with its colour and a splat radius of
+/// `radius_per_footprint` pixel footprints; only points `keep` accepts.
+#[must_use]
+pub fn surface_cloud(
+    camera: &Camera,
+    image: &RaycastImage,
+    radius_per_footprint: f64,
+    keep: impl Fn(&nalgebra::Point3<f64>) -> bool,
+) -> crate::reconstruct::PointCloud {
+    let mut cloud = crate::reconstruct::PointCloud::default();
+    for (i, &depth) in image.depth_m.iter().enumerate() {
+        if depth <= 0.0 {
+            continue;
+        }
+        let pixel = nalgebra::Point2::new(
+            f64::from(i as u32 % image.width),
+            f64::from(i as u32 / image.width),
+        );
+        let p = camera.unproject(&pixel, f64::from(depth));
+        if !keep(&p) {
+            continue;
+        }
+        cloud
+            .positions_in_world
+            .push([p.x as f32, p.y as f32, p.z as f32]);
+        cloud.colors.push([
+            image.rgba[i * 4],
+            image.rgba[i * 4 + 1],
+            image.rgba[i * 4 + 2],
+        ]);
+        cloud
+            .radii_m
+            .push((radius_per_footprint * f64::from(depth) / camera.fx) as f32);
+    }
+    cloud
+}
