@@ -213,9 +213,24 @@ fn is_input_error(error: &anyhow::Error) -> bool {
 }
 
 /// Progress bars, one per stage, drawn on stderr when it is a terminal;
-/// one summary line per finished stage either way.
+/// one summary line per finished stage either way (scripts and CI logs).
 struct Progress {
-    bar: std::cell::RefCell<Option<(String, ProgressBar)>>,
+    bar: std::cell::RefCell<Option<Stage>>,
+}
+
+struct Stage {
+    name: String,
+    bar: ProgressBar,
+    started: std::time::Instant,
+}
+
+impl Stage {
+    fn finish(self) {
+        self.bar.finish_and_clear();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let done = self.bar.position();
+        eprintln!("{:>18}: {done} done in {elapsed:.1} s", self.name);
+    }
 }
 
 impl Progress {
@@ -227,8 +242,8 @@ impl Progress {
 
     fn update(&self, stage: &str, done: u64, total: u64) {
         let mut slot = self.bar.borrow_mut();
-        if slot.as_ref().is_none_or(|(name, _)| name != stage) {
-            if let Some((_, old)) = slot.take() {
+        if slot.as_ref().is_none_or(|s| s.name != stage) {
+            if let Some(old) = slot.take() {
                 old.finish();
             }
             let bar = if total > 0 {
@@ -239,22 +254,26 @@ impl Progress {
             let template = if total > 0 {
                 "{prefix:>18} [{bar:30}] {pos}/{len} ({per_sec}, {eta} left)"
             } else {
-                "{prefix:>18} {spinner} {pos} frames ({per_sec})"
+                "{prefix:>18} {spinner} {pos} ({per_sec})"
             };
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_prefix(stage.to_owned());
-            *slot = Some((stage.to_owned(), bar));
+            *slot = Some(Stage {
+                name: stage.to_owned(),
+                bar,
+                started: std::time::Instant::now(),
+            });
         }
-        if let Some((_, bar)) = slot.as_ref() {
-            bar.set_position(done);
+        if let Some(current) = slot.as_ref() {
+            current.bar.set_position(done);
         }
     }
 
     fn finish(&self) {
-        if let Some((_, bar)) = self.bar.borrow_mut().take() {
-            bar.finish();
+        if let Some(stage) = self.bar.borrow_mut().take() {
+            stage.finish();
         }
     }
 }
