@@ -11,9 +11,9 @@ use timeslice::synth::{Scene, TRUTH_SAMPLE_M, demo_rig};
 #[test]
 fn f_score_at_2cm_on_the_default_capture() {
     let ctx = common::gpu();
-    // The demo's capture: 8 cameras at 640x360, frozen at 0.4 s.
+    // The demo's capture: 8 cameras at 640x360, frozen at 0.3 s.
     let rig = demo_rig(8, 640, 360);
-    let (images, depths) = common::stills(&ctx, &rig, 0.4, 1);
+    let (images, depths) = common::stills(&ctx, &rig, 0.3, 1);
     let roi = Scene::roi();
     let settings = ReconstructSettings {
         roi: Some(roi),

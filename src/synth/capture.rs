@@ -46,9 +46,9 @@ impl Default for CaptureSettings {
             width: 640,
             height: 360,
             fps: 25,
-            duration_s: 0.8,
+            duration_s: 0.6,
             supersample: 1,
-            freeze_s: 0.4,
+            freeze_s: 0.3,
             write_videos: true,
         }
     }
