@@ -6,6 +6,7 @@
 //! `BENCH_SMOKE=1` shrinks frames to 320x180 and clouds to 20k points.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
+#![allow(clippy::expect_used)] // bench code: a failure aborts the measurement
 
 use std::time::Duration;
 
@@ -91,7 +92,7 @@ fn bench_render(c: &mut Criterion) {
             b.iter(|| {
                 let camera = path
                     .camera_at(f64::from(frame_index % 180) / 30.0, width, height)
-                    .unwrap_or_else(|| unreachable!());
+                    .expect("orbit camera is defined at every time");
                 frame_index += 1;
                 renderer
                     .render(&ctx, &gpu_cloud, &target, &camera, &style)
@@ -109,19 +110,19 @@ fn bench_render(c: &mut Criterion) {
     // Baseline: x264 (ultrafast, zerolatency) on the same frames, 30 per iteration.
     const FRAMES_PER_ITERATION: u64 = 30;
     group.throughput(Throughput::Elements(FRAMES_PER_ITERATION));
-    let dir = tempfile::tempdir().unwrap_or_else(|_| unreachable!());
+    let dir = tempfile::tempdir().expect("temporary folder");
     group.bench_function("x264_encode", |b| {
         b.iter(|| {
             let destination = Destination::File(dir.path().join("bench.mp4"));
             let mut writer =
                 VideoWriter::open(destination, EncoderSettings::broadcast(width, height, 30))
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("x264 encoding");
             for i in 0..FRAMES_PER_ITERATION {
                 writer
                     .push_rgba(frames[(i % 2) as usize].clone())
-                    .unwrap_or_else(|e| panic!("{e}"));
+                    .expect("x264 encoding");
             }
-            writer.finish().unwrap_or_else(|e| panic!("{e}"))
+            writer.finish().expect("x264 encoding")
         });
     });
     group.finish();
