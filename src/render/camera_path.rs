@@ -180,13 +180,43 @@ impl CameraPath {
     /// # Errors
     /// [`PathError::Invalid`] naming the field.
     pub fn parse(text: &str, path: &Path) -> Result<Self, PathError> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let parsed: Self =
-            serde_path_to_error::deserialize(&mut de).map_err(|e| PathError::Invalid {
-                path: path.to_owned(),
-                field: e.path().to_string(),
-                reason: e.inner().to_string(),
-            })?;
+        let invalid = |field: String, reason: String| PathError::Invalid {
+            path: path.to_owned(),
+            field,
+            reason,
+        };
+        let mut document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            invalid(
+                format!("line {} column {}", e.line(), e.column()),
+                e.to_string(),
+            )
+        })?;
+        // Dispatch on `type` by hand: inside a serde-tagged enum the field
+        // path of an error would be lost.
+        let Some(object) = document.as_object_mut() else {
+            return Err(invalid(".".into(), "a camera path is a JSON object".into()));
+        };
+        let kind = object
+            .remove("type")
+            .and_then(|t| t.as_str().map(str::to_owned));
+        let parsed = match kind.as_deref() {
+            Some("orbit") => Self::Orbit(
+                serde_path_to_error::deserialize(document)
+                    .map_err(|e| invalid(e.path().to_string(), e.inner().to_string()))?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    "type".into(),
+                    format!("unknown path type {other:?} (expected \"orbit\")"),
+                ));
+            }
+            None => {
+                return Err(invalid(
+                    "type".into(),
+                    "missing (expected \"orbit\")".into(),
+                ));
+            }
+        };
         parsed.validate(path)?;
         Ok(parsed)
     }
@@ -256,6 +286,13 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("duration_s")
+        );
+        let bad = json.replace("orbit", "spiral");
+        assert!(
+            CameraPath::parse(&bad, Path::new("p.json"))
+                .unwrap_err()
+                .to_string()
+                .contains("type")
         );
         let bad = json.replace("ease_in_out", "bouncy");
         assert!(
