@@ -74,7 +74,7 @@ fn bench_render(c: &mut Criterion) {
             scene_cloud(&ctx, if smoke { 160 } else { 640 }),
         ),
         (
-            "1M_points",
+            "random",
             random_cloud(if smoke { 20_000 } else { 1_000_000 }),
         ),
     ];
