@@ -183,6 +183,30 @@ impl GpuContext {
             })
     }
 
+    /// Records one compute pass (`pipeline` with `bind_group` as group 0,
+    /// `groups` workgroups in x and y) and submits it.
+    pub fn dispatch(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        bind_group: &wgpu::BindGroup,
+        groups: (u32, u32),
+    ) {
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(label),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind_group, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+        self.queue.submit([encoder.finish()]);
+    }
+
     /// Compiles WGSL source into a module.
     #[must_use]
     pub fn shader_module(&self, label: &str, source: &str) -> wgpu::ShaderModule {

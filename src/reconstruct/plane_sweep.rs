@@ -115,25 +115,15 @@ impl PlaneSweep {
                     &score_buffer,
                 ],
             );
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("sweep"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("sweep"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(
+            ctx.dispatch(
+                "sweep",
+                &self.pipeline,
+                &bind_group,
+                (
                     width.div_ceil(SWEEP_WORKGROUP_EDGE),
                     height.div_ceil(SWEEP_WORKGROUP_EDGE),
-                    1,
-                );
-            }
-            ctx.queue.submit([encoder.finish()]);
+                ),
+            );
             let depth_m = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&depth_buffer, bytes)?);
             let score = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&score_buffer, bytes)?);
             Ok(DepthMap {

@@ -126,25 +126,15 @@ impl Raycaster {
                     &depth_buffer,
                 ],
             );
-            let mut encoder = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("raycast"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("raycast"),
-                    timestamp_writes: None,
-                });
-                pass.set_pipeline(&self.pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(
+            ctx.dispatch(
+                "raycast",
+                &self.pipeline,
+                &bind_group,
+                (
                     width.div_ceil(RAYCAST_WORKGROUP_EDGE),
                     height.div_ceil(RAYCAST_WORKGROUP_EDGE),
-                    1,
-                );
-            }
-            ctx.queue.submit([encoder.finish()]);
+                ),
+            );
             let rgba = ctx.read_buffer(&color_buffer, pixel_count * 4)?;
             let depth_bytes = if with_depth {
                 ctx.read_buffer(&depth_buffer, pixel_count * 4)?
