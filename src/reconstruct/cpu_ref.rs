@@ -101,6 +101,7 @@ fn window_steps(
     ))
 }
 
+/// Best score over both plane orientations (0 fronto-parallel, 1 horizontal).
 fn score_at(
     params: &SweepParamsGpu,
     cams: &[Cam],
@@ -110,16 +111,21 @@ fn score_at(
     ref_centered: &[f32; WINDOW_TAPS],
     ref_norm: f32,
 ) -> f32 {
-    score_oriented(params, cams, r, pixel, depth, ref_centered, ref_norm, 0).max(score_oriented(
-        params,
-        cams,
-        r,
-        pixel,
-        depth,
-        ref_centered,
-        ref_norm,
-        1,
-    ))
+    [0, 1]
+        .map(|orientation| {
+            score_oriented(
+                params,
+                cams,
+                r,
+                pixel,
+                depth,
+                ref_centered,
+                ref_norm,
+                orientation,
+            )
+        })
+        .into_iter()
+        .fold(INVALID_SCORE, f32::max)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -341,28 +347,4 @@ fn sweep_pixel(
         return invalid;
     }
     (depth, score)
-}
-
-/// Score of one reference pixel at one depth (diagnostics and tests).
-#[must_use]
-pub fn score_pixel_cpu(
-    params: &SweepParamsGpu,
-    cameras: &[CameraGpu],
-    gray: &[f32],
-    x: i32,
-    y: i32,
-    depth: f32,
-) -> f32 {
-    let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
-    let r = &cams[params.counts[0] as usize];
-    let (ref_centered, sq) = ref_window(r, x, y, params.tuning[2] as i32);
-    score_at(
-        params,
-        &cams,
-        r,
-        Vec2::new(x as f32, y as f32),
-        depth,
-        &ref_centered,
-        sq.sqrt(),
-    )
 }
