@@ -89,6 +89,13 @@ enum Command {
         /// Supersampling per axis (anti-aliasing; cost grows with its square).
         #[arg(long, default_value_t = 1)]
         supersample: u32,
+        /// Scene variant: demo, or crossing (two figures passing close, a
+        /// plain kit and a plain prop).
+        #[arg(long, default_value = "demo")]
+        scene: String,
+        /// The instant with stills and ground truth, seconds (default: the middle).
+        #[arg(long)]
+        freeze: Option<f64>,
     },
     /// Reconstruct one instant to a PLY point cloud.
     Reconstruct {
@@ -367,7 +374,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             duration,
             stills_only,
             supersample,
+            scene,
+            freeze,
         } => {
+            let Some(scene) = timeslice::synth::Scene::named(&scene) else {
+                bail!(UsageError(format!(
+                    "unknown --scene {scene:?} (known: {})",
+                    timeslice::synth::scene::SCENE_NAMES.join(", ")
+                )));
+            };
+            let freeze_s = freeze.unwrap_or(duration / 2.0);
+            if !(0.0..=duration).contains(&freeze_s) {
+                bail!(UsageError(format!(
+                    "--freeze {freeze_s} is outside the recording (0..{duration} s)"
+                )));
+            }
             if cameras < 2 || width < 16 || height < 16 || fps == 0 || duration <= 0.0 {
                 bail!(UsageError(
                     "synth needs >= 2 cameras, >= 16x16 pixels, fps > 0, duration > 0".into()
@@ -379,9 +400,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 height,
                 fps,
                 duration_s: duration,
-                freeze_s: duration / 2.0,
+                freeze_s,
                 write_videos: !stills_only,
                 supersample: supersample.clamp(1, 4),
+                scene,
             };
             let ctx = timeslice::gpu::GpuContext::new()?;
             let capture = timeslice::synth::write_capture(&ctx, &out, &settings, &|d, t| {

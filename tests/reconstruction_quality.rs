@@ -20,7 +20,7 @@ fn f_score_at_2cm_on_the_default_capture() {
         ..ReconstructSettings::default()
     };
     let (cloud, report) = reconstruct::reconstruct(Some(&ctx), &rig, &images, &settings).unwrap();
-    let truth = eval::truth_from_depth_maps(&rig.cameras, &depths, &roi, TRUTH_SAMPLE_M);
+    let truth = eval::truth_from_depth_maps(&rig.cameras, &depths, None, &roi, TRUTH_SAMPLE_M);
     let metrics = eval::evaluate(&cloud.positions_in_world, &truth, &roi);
     println!("quality: {metrics:?}");
     println!("timing: {report:?}");

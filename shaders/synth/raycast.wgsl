@@ -191,11 +191,42 @@ fn normal_at(prim: Primitive, p: vec3<f32>) -> vec3<f32> {
     return vec3<f32>(0.0, 0.0, 1.0);
 }
 
+// Whether a ray from `ro` along `rd` hits a shadow caster (sphere, capsule
+// or box; the ground and the stands cast no shadows).
+fn occluded(ro: vec3<f32>, rd: vec3<f32>) -> bool {
+    var i = 0u;
+    loop {
+        if i >= params.counts.x {
+            break;
+        }
+        let prim = primitives[i];
+        if prim.kind.x == KIND_GROUP {
+            let oc = ro - prim.a.xyz;
+            let b = dot(oc, rd);
+            let h = b * b - (dot(oc, oc) - prim.a.w * prim.a.w);
+            let missed = h < 0.0 || -b + sqrt(h) < 0.0;
+            i = i + 1u + select(0u, prim.kind.y, missed);
+            continue;
+        }
+        if prim.kind.x != KIND_GROUND && prim.kind.x != KIND_STANDS {
+            let t = intersect(prim, ro, rd);
+            if t > MIN_T && t < NO_HIT {
+                return true;
+            }
+        }
+        i = i + 1u;
+    }
+    return false;
+}
+
 fn shade(prim: Primitive, p: vec3<f32>) -> vec3<f32> {
     let local = select(p, p - prim.a.xyz, prim.color1.w > 0.5);
     let albedo = mix(prim.color0.rgb, prim.color1.rgb, pattern(local * prim.color0.w));
     let n = normal_at(prim, p);
-    let lambert = max(dot(n, params.sun.xyz), 0.0);
+    var lambert = max(dot(n, params.sun.xyz), 0.0);
+    if lambert > 0.0 && occluded(p + 1e-3 * n, params.sun.xyz) {
+        lambert = 0.0;
+    }
     return albedo * (params.sun.w + (1.0 - params.sun.w) * lambert);
 }
 

@@ -115,18 +115,21 @@ pub fn voxel_subsample(points: &[[f32; 3]], voxel_m: f64) -> Vec<[f32; 3]> {
 }
 
 /// True surface samples from per-camera ground-truth depth maps (z-depth,
-/// 0 = none), inside the ROI, subsampled to `voxel_m`.
+/// 0 = none), inside the ROI, subsampled to `voxel_m`; with `masks`, only
+/// the pixels whose mask is non-zero.
 #[must_use]
 pub fn truth_from_depth_maps(
     cameras: &[Camera],
     depth_maps: &[Vec<f32>],
+    masks: Option<&[Vec<u8>]>,
     roi: &(Point3<f64>, Point3<f64>),
     voxel_m: f64,
 ) -> Vec<[f32; 3]> {
     let mut points = Vec::new();
-    for (camera, depth) in cameras.iter().zip(depth_maps) {
+    for (c, (camera, depth)) in cameras.iter().zip(depth_maps).enumerate() {
+        let mask = masks.and_then(|m| m.get(c));
         for (i, &d) in depth.iter().enumerate() {
-            if d <= 0.0 {
+            if d <= 0.0 || mask.is_some_and(|m| m.get(i).is_none_or(|&v| v == 0)) {
                 continue;
             }
             let pixel = Point2::new(

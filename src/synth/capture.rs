@@ -7,6 +7,10 @@
 //! DIR/frames/<id>.png     each camera's exact frame at the freeze instant
 //! DIR/truth/<id>.depth    ground-truth z-depth at the freeze instant
 //!                         (f32 little-endian, row-major, 0 = sky)
+//! DIR/truth/<id>.mask.png ground-truth foreground (players, ball) mask of
+//!                         the freeze instant (255 = foreground)
+//! DIR/plate/<id>.png      each camera's clean plate: the empty venue, shot
+//!                         under slightly different light (exposure x0.94)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -37,6 +41,8 @@ pub struct CaptureSettings {
     pub freeze_s: f64,
     /// Whether to encode the per-camera videos (stills and truth are always written).
     pub write_videos: bool,
+    /// The scene variant.
+    pub scene: Scene,
 }
 
 impl Default for CaptureSettings {
@@ -50,6 +56,7 @@ impl Default for CaptureSettings {
             supersample: 1,
             freeze_s: 0.3,
             write_videos: true,
+            scene: Scene::default(),
         }
     }
 }
@@ -65,6 +72,9 @@ pub struct CaptureManifest {
     pub freeze_ns: i64,
     /// Volume of interest [min xyz, max xyz], metres.
     pub roi: [[f64; 3]; 2],
+    /// Scene variant name.
+    #[serde(default)]
+    pub scene: String,
 }
 
 /// A generated capture.
@@ -80,6 +90,31 @@ pub struct SyntheticCapture {
     pub freeze_frames: Vec<Vec<u8>>,
     /// Per camera, ground-truth z-depth at the freeze instant (0 = sky).
     pub truth_depth_m: Vec<Vec<f32>>,
+    /// Per camera, the clean plate (RGBA, static venue only).
+    pub plate_frames: Vec<Vec<u8>>,
+    /// Per camera, the true foreground mask at the freeze instant (1 = foreground).
+    pub truth_masks: Vec<Vec<u8>>,
+}
+
+/// Exposure of the clean plates relative to the capture (a small lighting
+/// change the foreground segmentation must tolerate).
+pub const PLATE_EXPOSURE: f32 = 0.94;
+
+/// A pixel is true foreground when the full scene is nearer than the empty
+/// venue by more than this, metres.
+const FOREGROUND_DEPTH_GAP_M: f32 = 0.005;
+
+fn save_png(
+    path: &Path,
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    color: image::ExtendedColorType,
+) -> Result<(), SynthError> {
+    image::save_buffer(path, pixels, width, height, color).map_err(|e| SynthError::Image {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SynthError + '_ {
@@ -100,7 +135,7 @@ pub fn write_capture(
     settings: &CaptureSettings,
     progress: &dyn Fn(u64, u64),
 ) -> Result<SyntheticCapture, SynthError> {
-    for sub in ["", "frames", "truth"] {
+    for sub in ["", "frames", "truth", "plate"] {
         let path = dir.join(sub);
         std::fs::create_dir_all(&path).map_err(io(&path))?;
     }
@@ -125,6 +160,7 @@ pub fn write_capture(
             [roi_min.x, roi_min.y, roi_min.z],
             [roi_max.x, roi_max.y, roi_max.z],
         ],
+        scene: settings.scene.name().to_owned(),
     };
     let manifest_path = dir.join("capture.json");
     let manifest_json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
@@ -132,7 +168,28 @@ pub fn write_capture(
         .map_err(io(&manifest_path))?;
 
     let raycaster = Raycaster::new(ctx);
-    let scene = Scene::default();
+    let scene = settings.scene;
+    let venue = scene.static_primitives();
+    let mut plate_frames = Vec::with_capacity(rig.cameras.len());
+    let mut plate_depths = Vec::with_capacity(rig.cameras.len());
+    for camera in &rig.cameras {
+        let mut plate = raycaster.render_with(ctx, camera, &venue, settings.supersample, true)?;
+        for pixel in plate.rgba.chunks_exact_mut(4) {
+            for c in &mut pixel[..3] {
+                *c = (f32::from(*c) * PLATE_EXPOSURE).round() as u8;
+            }
+        }
+        let png = dir.join("plate").join(format!("{}.png", camera.id));
+        save_png(
+            &png,
+            &plate.rgba,
+            plate.width,
+            plate.height,
+            image::ExtendedColorType::Rgba8,
+        )?;
+        plate_frames.push(plate.rgba);
+        plate_depths.push(plate.depth_m);
+    }
     let mut writers = Vec::new();
     if settings.write_videos {
         for camera in &rig.cameras {
@@ -145,6 +202,7 @@ pub fn write_capture(
     }
     let mut freeze_frames = vec![Vec::new(); rig.cameras.len()];
     let mut truth_depth_m = vec![Vec::new(); rig.cameras.len()];
+    let mut truth_masks = vec![Vec::new(); rig.cameras.len()];
     let indices: Vec<u64> = if settings.write_videos {
         (0..frame_count).collect()
     } else {
@@ -164,20 +222,34 @@ pub fn write_capture(
             )?;
             if frame_index == freeze_index {
                 let png = dir.join("frames").join(format!("{}.png", camera.id));
-                image::save_buffer(
+                save_png(
                     &png,
                     &image.rgba,
                     image.width,
                     image.height,
                     image::ExtendedColorType::Rgba8,
-                )
-                .map_err(|e| SynthError::Image {
-                    path: png.clone(),
-                    reason: e.to_string(),
-                })?;
+                )?;
                 let depth_path = dir.join("truth").join(format!("{}.depth", camera.id));
                 crate::fsutil::write_atomic(&depth_path, bytemuck::cast_slice(&image.depth_m))
                     .map_err(io(&depth_path))?;
+                let mask: Vec<u8> = image
+                    .depth_m
+                    .iter()
+                    .zip(&plate_depths[c])
+                    .map(|(&d, &plate)| {
+                        u8::from(d > 0.0 && (plate <= 0.0 || d < plate - FOREGROUND_DEPTH_GAP_M))
+                    })
+                    .collect();
+                let mask_path = dir.join("truth").join(format!("{}.mask.png", camera.id));
+                let mask_png: Vec<u8> = mask.iter().map(|&m| m * 255).collect();
+                save_png(
+                    &mask_path,
+                    &mask_png,
+                    image.width,
+                    image.height,
+                    image::ExtendedColorType::L8,
+                )?;
+                truth_masks[c] = mask;
                 freeze_frames[c].clone_from(&image.rgba);
                 truth_depth_m[c].clone_from(&image.depth_m);
             }
@@ -196,6 +268,8 @@ pub fn write_capture(
         manifest,
         freeze_frames,
         truth_depth_m,
+        plate_frames,
+        truth_masks,
     })
 }
 
@@ -204,6 +278,9 @@ pub fn write_capture(
 pub struct Truth {
     /// True surface samples inside the ROI (5 mm apart).
     pub points: Vec<[f32; 3]>,
+    /// The foreground's (players, ball) true surface samples (5 mm apart);
+    /// empty for captures written before masks existed.
+    pub foreground_points: Vec<[f32; 3]>,
     /// The capture's volume of interest.
     pub roi: crate::reconstruct::Roi,
 }
@@ -224,6 +301,7 @@ pub fn load_truth(dir: &Path) -> Result<Truth, SynthError> {
         reason: e.to_string(),
     })?;
     let mut depth_maps = Vec::new();
+    let mut masks: Vec<Vec<u8>> = Vec::new();
     for camera in &rig.cameras {
         let path = dir.join("truth").join(format!("{}.depth", camera.id));
         let bytes = std::fs::read(&path).map_err(io(&path))?;
@@ -234,6 +312,27 @@ pub fn load_truth(dir: &Path) -> Result<Truth, SynthError> {
             });
         }
         depth_maps.push(bytemuck::pod_collect_to_vec(&bytes));
+        let mask_path = dir.join("truth").join(format!("{}.mask.png", camera.id));
+        if mask_path.exists() {
+            let mask = image::open(&mask_path)
+                .map_err(|e| SynthError::Image {
+                    path: mask_path.clone(),
+                    reason: e.to_string(),
+                })?
+                .into_luma8();
+            if mask.dimensions() != (camera.width, camera.height) {
+                return Err(SynthError::Image {
+                    path: mask_path,
+                    reason: "mask size does not match the rig".into(),
+                });
+            }
+            masks.push(
+                mask.into_raw()
+                    .into_iter()
+                    .map(|m| u8::from(m > 127))
+                    .collect(),
+            );
+        }
     }
     let roi = (
         nalgebra::Point3::from(manifest.roi[0]),
@@ -242,8 +341,24 @@ pub fn load_truth(dir: &Path) -> Result<Truth, SynthError> {
     let points = crate::reconstruct::eval::truth_from_depth_maps(
         &rig.cameras,
         &depth_maps,
+        None,
         &roi,
         TRUTH_SAMPLE_M,
     );
-    Ok(Truth { points, roi })
+    let foreground_points = if masks.len() == depth_maps.len() {
+        crate::reconstruct::eval::truth_from_depth_maps(
+            &rig.cameras,
+            &depth_maps,
+            Some(&masks),
+            &roi,
+            TRUTH_SAMPLE_M,
+        )
+    } else {
+        Vec::new()
+    };
+    Ok(Truth {
+        points,
+        foreground_points,
+        roi,
+    })
 }

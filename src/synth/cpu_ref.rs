@@ -172,7 +172,12 @@ fn normal_at(prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
     }
 }
 
-fn shade(params: &RaycastParamsGpu, prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
+fn shade(
+    params: &RaycastParamsGpu,
+    primitives: &[PrimitiveGpu],
+    prim: &PrimitiveGpu,
+    p: Vec3,
+) -> Vec3 {
     let local = if prim.color1[3] > 0.5 {
         p - v3(prim.a)
     } else {
@@ -181,8 +186,36 @@ fn shade(params: &RaycastParamsGpu, prim: &PrimitiveGpu, p: Vec3) -> Vec3 {
     let t = pattern(local * prim.color0[3]);
     let albedo = v3(prim.color0) * (1.0 - t) + v3(prim.color1) * t;
     let sun = v3(params.sun);
-    let lambert = normal_at(prim, p).dot(sun).max(0.0);
+    let n = normal_at(prim, p);
+    let mut lambert = n.dot(sun).max(0.0);
+    if lambert > 0.0 && occluded(primitives, p + 1e-3 * n, sun) {
+        lambert = 0.0;
+    }
     albedo * (params.sun[3] + (1.0 - params.sun[3]) * lambert)
+}
+
+/// Whether the ray hits a shadow caster (not the ground or the stands).
+fn occluded(primitives: &[PrimitiveGpu], ro: Vec3, rd: Vec3) -> bool {
+    let mut i = 0usize;
+    while i < primitives.len() {
+        let prim = &primitives[i];
+        if prim.kind[0] == 5 {
+            let oc = ro - v3(prim.a);
+            let b = oc.dot(rd);
+            let h = b * b - (oc.dot(oc) - prim.a[3] * prim.a[3]);
+            let missed = h < 0.0 || -b + h.sqrt() < 0.0;
+            i += 1 + if missed { prim.kind[1] as usize } else { 0 };
+            continue;
+        }
+        if prim.kind[0] != 0 && prim.kind[0] != 4 {
+            let t = intersect(prim, ro, rd);
+            if t > MIN_T && t < NO_HIT {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
 }
 
 fn trace(
@@ -216,7 +249,10 @@ fn trace(
             NO_HIT,
         );
     }
-    (shade(params, &primitives[best.1], ro + best.0 * rd), best.0)
+    (
+        shade(params, primitives, &primitives[best.1], ro + best.0 * rd),
+        best.0,
+    )
 }
 
 fn pack_rgba8(c: Vec3) -> [u8; 4] {

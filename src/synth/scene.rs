@@ -187,18 +187,51 @@ impl Figure {
     }
 }
 
-/// The animated demo scene.
+/// The animated scene. Variants (`seed`):
+/// - 0, `demo`: a walker, a jogger on a circle, a bouncing ball;
+/// - 1, `crossing`: two figures passing close by each other at 0.3 s (each
+///   occludes the other in several cameras), one in a plain, textureless
+///   kit, beside a plain grey prop, and the ball in flight.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Scene {
-    /// Scene variant seed (reserved for variations; 0 is the demo).
+    /// Scene variant (0 = demo, 1 = crossing).
     pub seed: u32,
 }
 
+/// Names of the scene variants, by seed.
+pub const SCENE_NAMES: [&str; 2] = ["demo", "crossing"];
+
 impl Scene {
-    /// The scene's primitives at `time_s` seconds.
+    /// The variant called `name` (see [`SCENE_NAMES`]).
+    #[must_use]
+    pub fn named(name: &str) -> Option<Self> {
+        SCENE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|seed| Self { seed: seed as u32 })
+    }
+
+    /// The variant's name.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        SCENE_NAMES
+            .get(self.seed as usize)
+            .copied()
+            .unwrap_or("demo")
+    }
+
+    /// The scene's primitives at `time_s` seconds: the static venue, then
+    /// the moving foreground.
     #[must_use]
     pub fn primitives_at(&self, time_s: f64) -> Vec<PrimitiveGpu> {
-        let t = time_s as f32;
+        let mut out = self.static_primitives();
+        out.extend(self.dynamic_primitives_at(time_s));
+        out
+    }
+
+    /// The static venue (what a clean plate shows): ground, stands, props.
+    #[must_use]
+    pub fn static_primitives(&self) -> Vec<PrimitiveGpu> {
         let mut out = vec![
             primitive(
                 PrimitiveKind::Ground,
@@ -223,24 +256,54 @@ impl Scene {
                 Material::new([0.9, 0.9, 0.9], [0.2, 0.3, 0.6], 8.0),
             ),
         ];
-        // A ball bouncing in place.
-        let ball_z = 0.12 + 0.9 * (2.2 * t + 0.5).sin().abs();
-        out.push(sphere(
-            [0.8, 1.5, ball_z],
-            0.12,
-            Material::new([0.95, 0.95, 0.9], [0.1, 0.1, 0.1], 14.0),
-        ));
-        // Figure 1 walks along +x; figure 2 jogs a circle.
+        if self.seed == 1 {
+            // A plain grey prop: a textureless region.
+            out.push(aabb(
+                [-1.2, -2.2, 0.0],
+                [-0.4, -1.9, 0.8],
+                Material::new([0.6, 0.6, 0.62], [0.6, 0.6, 0.62], 1.0),
+            ));
+        }
+        out
+    }
+
+    /// The moving foreground at `time_s`: figures and ball.
+    #[must_use]
+    pub fn dynamic_primitives_at(&self, time_s: f64) -> Vec<PrimitiveGpu> {
+        let t = time_s as f32;
+        let mut out = Vec::new();
+        let ball = Material::new([0.95, 0.95, 0.9], [0.1, 0.1, 0.1], 14.0);
         let red = Figure {
             shirt: Material::new([0.75, 0.08, 0.08], [0.98, 0.75, 0.25], 9.0),
             legs: Material::new([0.08, 0.08, 0.12], [0.45, 0.45, 0.55], 11.0),
             skin: Material::new([0.85, 0.62, 0.48], [0.55, 0.35, 0.25], 12.0),
         };
-        let blue = Figure {
+        let mut blue = Figure {
             shirt: Material::new([0.1, 0.2, 0.8], [0.85, 0.95, 1.0], 9.0),
             legs: Material::new([0.9, 0.9, 0.85], [0.2, 0.2, 0.2], 11.0),
             skin: Material::new([0.55, 0.38, 0.28], [0.3, 0.2, 0.15], 12.0),
         };
+        if self.seed == 1 {
+            // Figures pass each other around t = 0.3 s, 0.55 m apart
+            // sideways; the blue kit is plain.
+            blue.shirt = Material::new([0.12, 0.22, 0.75], [0.12, 0.22, 0.75], 1.0);
+            let dt = t - 0.3;
+            red.push(&mut out, [-0.25 + 1.2 * dt, -0.25], 0.0, 6.0 * t);
+            blue.push(
+                &mut out,
+                [0.25 - 1.1 * dt, 0.3],
+                std::f32::consts::PI,
+                7.0 * t + 1.0,
+            );
+            // The ball in flight over their heads, towards +y.
+            let ball_z = 2.0 - 4.9 * dt * dt;
+            out.push(sphere([0.9, -0.8 + 3.0 * dt, ball_z], 0.12, ball));
+            return out;
+        }
+        // A ball bouncing in place.
+        let ball_z = 0.12 + 0.9 * (2.2 * t + 0.5).sin().abs();
+        out.push(sphere([0.8, 1.5, ball_z], 0.12, ball));
+        // Figure 1 walks along +x; figure 2 jogs a circle.
         red.push(&mut out, [-1.6 + 1.1 * t, -0.35], 0.0, 6.0 * t);
         let angle = 0.9 * t + 0.6;
         blue.push(
