@@ -120,6 +120,18 @@ enum Command {
         /// Write a JSON report (timings, counts).
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Clean plates of the empty venue (<id>.png per camera, or a
+        /// synthetic capture folder with plate/): the venue is built once
+        /// from them and cached there (venue.ply); the frame set's
+        /// foreground is found against them and reconstructed alone.
+        #[arg(long)]
+        background: Option<PathBuf>,
+        /// Rebuild the venue cache even if it is up to date.
+        #[arg(long, requires = "background")]
+        rebuild_background: bool,
+        /// Write only the foreground (players, ball), not the venue.
+        #[arg(long, requires = "background")]
+        foreground_only: bool,
     },
     /// Score a point cloud against a synthetic capture's ground truth
     /// (accuracy, completeness, F-score at 1 and 2 cm; design.md section 7).
@@ -133,6 +145,9 @@ enum Command {
         /// Write the metrics as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Score against the foreground (players, ball) truth only.
+        #[arg(long)]
+        foreground: bool,
     },
     /// Render one viewpoint of an instant to PNG.
     View {
@@ -426,6 +441,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             roi,
             cpu,
             report,
+            background,
+            rebuild_background,
+            foreground_only,
         } => {
             let rig = load_rig(&rig)?;
             let settings = reconstruct_settings(roi.as_deref(), cpu)?;
@@ -435,19 +453,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Some(timeslice::gpu::GpuContext::new()?)
             };
-            let (cloud, summary) =
-                reconstruct::reconstruct(ctx.as_ref(), &rig, &instant, &settings)?;
+            let Some(background) = background else {
+                let (cloud, summary) =
+                    reconstruct::reconstruct(ctx.as_ref(), &rig, &instant, &settings)?;
+                if cloud.is_empty() {
+                    bail!(ReconstructError::EmptyRoi("no point was reconstructed (no texture or no overlap inside the volume of interest)".into()));
+                }
+                reconstruct::ply::write_ply(&cloud, &out)?;
+                println!(
+                    "reconstruct: {} points from {} cameras in {:.0} ms (sweep {:.0} ms, fusion {:.0} ms) -> {}",
+                    cloud.len(),
+                    summary.views_used,
+                    summary.prepare_ms + summary.sweep_ms + summary.fusion_ms,
+                    summary.sweep_ms,
+                    summary.fusion_ms,
+                    out.display()
+                );
+                return write_report(report.as_deref(), &summary);
+            };
+            let venue = reconstruct::venue::venue(
+                ctx.as_ref(),
+                &rig,
+                &background,
+                &settings,
+                rebuild_background,
+                &|d, t| progress.update("venue build (clean plates)", d, t),
+            )?;
+            progress.finish();
+            if venue.rebuilt {
+                println!(
+                    "venue: built {} points in {:.1} s, cached in {}",
+                    venue.cloud.len(),
+                    venue.manifest.build_ms / 1e3,
+                    background.join("venue.ply").display()
+                );
+            } else {
+                println!("venue: {} points from the cache", venue.cloud.len());
+            }
+            let fg_settings = reconstruct::foreground::ForegroundSettings {
+                roi: settings.roi,
+                backend: settings.backend,
+                ..Default::default()
+            };
+            let foreground = reconstruct::foreground::Foreground::new(ctx.as_ref());
+            let result = foreground.run(&rig, &instant, &venue.plates, &fg_settings)?;
+            let summary = result.report;
+            if result.cloud.is_empty() {
+                tracing::warn!(
+                    "no foreground point was reconstructed (empty field, or plates that do not match the frames?)"
+                );
+            }
+            let fg_points = result.cloud.len();
+            let cloud = if foreground_only {
+                result.cloud
+            } else {
+                let mut all = venue.cloud;
+                all.append(result.cloud);
+                all
+            };
             if cloud.is_empty() {
-                bail!(ReconstructError::EmptyRoi("no point was reconstructed (no texture or no overlap inside the volume of interest)".into()));
+                bail!(ReconstructError::EmptyRoi(
+                    "no foreground point was reconstructed and --foreground-only was given".into()
+                ));
             }
             reconstruct::ply::write_ply(&cloud, &out)?;
             println!(
-                "reconstruct: {} points from {} cameras in {:.0} ms (sweep {:.0} ms, fusion {:.0} ms) -> {}",
-                cloud.len(),
+                "reconstruct: {fg_points} foreground points ({} foreground pixels in {} cameras) in {:.0} ms (segment {:.0}, masks {:.0}, hull {:.0}, sweep {:.0}, fusion {:.0} ms); {} points -> {}",
+                summary.foreground_pixels,
                 summary.views_used,
-                summary.prepare_ms + summary.sweep_ms + summary.fusion_ms,
+                summary.total_ms,
+                summary.segment_ms,
+                summary.masks_ms,
+                summary.hull_ms,
                 summary.sweep_ms,
                 summary.fusion_ms,
+                cloud.len(),
                 out.display()
             );
             write_report(report.as_deref(), &summary)
@@ -456,11 +536,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             capture,
             cloud,
             report,
+            foreground,
         } => {
             let truth = timeslice::synth::load_truth(&capture)?;
             let cloud = reconstruct::ply::read_ply(&cloud)?;
+            let truth_points = if foreground {
+                if truth.foreground_points.is_empty() {
+                    bail!(UsageError(format!(
+                        "{}: no foreground truth (truth/<id>.mask.png); re-run timeslice synth",
+                        capture.display()
+                    )));
+                }
+                &truth.foreground_points
+            } else {
+                &truth.points
+            };
             let metrics =
-                reconstruct::eval::evaluate(&cloud.positions_in_world, &truth.points, &truth.roi);
+                reconstruct::eval::evaluate(&cloud.positions_in_world, truth_points, &truth.roi);
             println!(
                 "evaluate: F@1cm {:.3}  F@2cm {:.3}  accuracy {:.1} mm  completeness@2cm {:.3}  precision@2cm {:.3}  ({} points vs {} truth samples)",
                 metrics.f_score_1cm,

@@ -135,3 +135,31 @@ pub struct SweepParamsGpu {
     pub prior_size: [u32; 4],
 }
 assert_eq_size!(SweepParamsGpu, [u8; 96]);
+
+/// Largest number of views in one foreground reconstruction (the size of
+/// the neighbour table in [`ForegroundParamsGpu`]).
+pub const FOREGROUND_MAX_VIEWS: usize = 64;
+
+/// Uniforms of the foreground kernels. WGSL twin: `Params` in
+/// `shaders/reconstruct/foreground.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub struct ForegroundParamsGpu {
+    /// Views, listed pixels, row stride of the 1D invocation index, max hull steps.
+    pub counts: [u32; 4],
+    /// Volume of interest minimum corner (world, metres); w: hull step (m).
+    pub roi_min: [f32; 4],
+    /// Volume of interest maximum corner (world, metres); w: min depth (m).
+    pub roi_max: [f32; 4],
+    /// Max chromatic distortion, min and max brightness ratio, plate norm floor.
+    pub segment: [f32; 4],
+    /// Min reference std-dev (grey 0..1), window dilation (px), depth step (m), max depth below the hull front (m).
+    pub sweep: [f32; 4],
+    /// Offset of the clean plates in the colour buffer (pixels), unused x3.
+    pub offsets: [u32; 4],
+    /// Per view, up to 4 neighbour views (`u32::MAX` = none).
+    pub neighbours: [[u32; 4]; FOREGROUND_MAX_VIEWS],
+    /// The views' cameras (`size[2]` = pixel offset).
+    pub cameras: [CameraGpu; FOREGROUND_MAX_VIEWS],
+}
+assert_eq_size!(ForegroundParamsGpu, [u8; 6240]);

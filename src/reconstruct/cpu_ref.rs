@@ -14,24 +14,25 @@ const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
 const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
 const INVALID_SCORE: f32 = -1.0;
 
-/// Borrowed view of one camera's packed data.
-struct Cam<'a> {
-    gpu: &'a CameraGpu,
-    gray: &'a [f32],
+/// Borrowed view of one camera's packed data (shared with the foreground
+/// kernels' reference).
+pub(crate) struct Cam<'a> {
+    pub(crate) gpu: &'a CameraGpu,
+    pub(crate) gray: &'a [f32],
 }
 
 impl Cam<'_> {
-    fn width(&self) -> u32 {
+    pub(crate) fn width(&self) -> u32 {
         self.gpu.size[0]
     }
-    fn height(&self) -> u32 {
+    pub(crate) fn height(&self) -> u32 {
         self.gpu.size[1]
     }
-    fn row(&self, i: usize) -> Vec3 {
+    pub(crate) fn row(&self, i: usize) -> Vec3 {
         let r = self.gpu.cam_from_world_rows[i];
         Vec3::new(r[0], r[1], r[2])
     }
-    fn cam_from_world_point(&self, p: Vec3) -> Vec3 {
+    pub(crate) fn cam_from_world_point(&self, p: Vec3) -> Vec3 {
         let r = &self.gpu.cam_from_world_rows;
         Vec3::new(
             self.row(0).dot(p) + r[0][3],
@@ -39,27 +40,27 @@ impl Cam<'_> {
             self.row(2).dot(p) + r[2][3],
         )
     }
-    fn world_from_cam_dir(&self, d: Vec3) -> Vec3 {
+    pub(crate) fn world_from_cam_dir(&self, d: Vec3) -> Vec3 {
         self.row(0) * d.x + self.row(1) * d.y + self.row(2) * d.z
     }
-    fn centre_in_world(&self) -> Vec3 {
+    pub(crate) fn centre_in_world(&self) -> Vec3 {
         let r = &self.gpu.cam_from_world_rows;
         -self.world_from_cam_dir(Vec3::new(r[0][3], r[1][3], r[2][3]))
     }
-    fn ray_in_cam(&self, p: Vec2) -> Vec3 {
+    pub(crate) fn ray_in_cam(&self, p: Vec2) -> Vec3 {
         let k = self.gpu.intrinsics;
         Vec3::new((p.x - k[2]) / k[0], (p.y - k[3]) / k[1], 1.0)
     }
-    fn pixel_from_cam(&self, p: Vec3) -> Vec2 {
+    pub(crate) fn pixel_from_cam(&self, p: Vec3) -> Vec2 {
         let k = self.gpu.intrinsics;
         Vec2::new(k[0] * p.x / p.z + k[2], k[1] * p.y / p.z + k[3])
     }
-    fn gray_clamped(&self, x: i32, y: i32) -> f32 {
+    pub(crate) fn gray_clamped(&self, x: i32, y: i32) -> f32 {
         let cx = x.clamp(0, self.width() as i32 - 1) as usize;
         let cy = y.clamp(0, self.height() as i32 - 1) as usize;
         self.gray[self.gpu.size[2] as usize + cy * self.width() as usize + cx]
     }
-    fn bilinear(&self, p: Vec2) -> f32 {
+    pub(crate) fn bilinear(&self, p: Vec2) -> f32 {
         let base = p.floor();
         let f = p - base;
         let (x, y) = (base.x as i32, base.y as i32);

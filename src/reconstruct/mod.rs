@@ -15,9 +15,11 @@
 
 pub mod cpu_ref;
 pub mod eval;
+pub mod foreground;
 mod fusion;
 pub mod plane_sweep;
 pub mod ply;
+pub mod venue;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -317,7 +319,7 @@ pub fn default_roi(rig: &Rig, height_m: f64) -> Result<Roi, ReconstructError> {
 
 /// Neighbours of view `r`: most similar viewing directions (towards the ROI
 /// centre) first, within the angle limit.
-fn neighbours(
+pub(crate) fn neighbours(
     views: &[View],
     r: usize,
     roi_centre: &Point3<f64>,
@@ -529,6 +531,22 @@ pub fn sweep_params(
     }
 }
 
+/// Checks that a volume of interest is a non-empty box of finite numbers.
+///
+/// # Errors
+/// [`ReconstructError::EmptyRoi`].
+pub fn check_roi(roi: &Roi) -> Result<(), ReconstructError> {
+    let finite = (0..3).all(|k| roi.0[k].is_finite() && roi.1[k].is_finite());
+    if !(finite && roi.1.x > roi.0.x && roi.1.y > roi.0.y && roi.1.z > roi.0.z) {
+        return Err(ReconstructError::EmptyRoi(format!(
+            "min {:?} is not below max {:?}",
+            roi.0.coords.as_slice(),
+            roi.1.coords.as_slice()
+        )));
+    }
+    Ok(())
+}
+
 /// Reconstructs one instant: `images[i]` is rig camera i's frame (or `None`).
 ///
 /// # Errors
@@ -539,17 +557,27 @@ pub fn reconstruct(
     images: &[Option<RgbaImage>],
     settings: &ReconstructSettings,
 ) -> Result<(PointCloud, ReconstructReport), ReconstructError> {
+    reconstruct_with_progress(ctx, rig, images, settings, &|_, _| {})
+}
+
+/// As [`reconstruct`], calling `progress(done, total)` after each sweep pass
+/// (one view at one pyramid level).
+///
+/// # Errors
+/// As [`reconstruct`].
+pub fn reconstruct_with_progress(
+    ctx: Option<&GpuContext>,
+    rig: &Rig,
+    images: &[Option<RgbaImage>],
+    settings: &ReconstructSettings,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(PointCloud, ReconstructReport), ReconstructError> {
     let started = Instant::now();
     let roi = match settings.roi {
         Some(roi) => roi,
         None => default_roi(rig, 2.5)?,
     };
-    if !(roi.1.x > roi.0.x && roi.1.y > roi.0.y && roi.1.z > roi.0.z) {
-        return Err(ReconstructError::EmptyRoi(format!(
-            "min {:?} is not below max {:?}",
-            roi.0, roi.1
-        )));
-    }
+    check_roi(&roi)?;
     let (views, missing) = prepare_views(rig, images)?;
     let levels = effective_levels(&views, settings.levels);
     let (cameras, gray) = pack_views(&views, levels);
@@ -568,6 +596,8 @@ pub fn reconstruct(
         ..settings.clone()
     };
     let mut maps: Vec<DepthMap> = vec![DepthMap::default(); views.len()];
+    let passes = u64::from(levels) * views.len() as u64;
+    let mut passes_done = 0;
     for level in (0..levels).rev() {
         let mut next = Vec::with_capacity(views.len());
         for (r, prior) in maps.iter().enumerate() {
@@ -594,6 +624,8 @@ pub fn reconstruct(
                 }
             };
             next.push(map);
+            passes_done += 1;
+            progress(passes_done, passes);
         }
         maps = next;
     }

@@ -1,0 +1,423 @@
+// Foreground (players, ball) reconstruction of one frame set, three kernels
+// sharing one binding layout:
+//
+// `segment`  per pixel of every view: foreground mask by comparing the frame
+//            with the clean plate (3x3 means). Brightness ratio alpha =
+//            <f,b>/<b,b> and chromatic distortion |f - alpha b| / |b|
+//            (Horprasert et al.): a shadow or a lighting change scales the
+//            plate's colour (alpha in [lo, hi], low distortion) and stays
+//            background; anything else is foreground.
+// `hull`     per listed foreground pixel: marches its ray through the volume
+//            of interest and keeps the first two runs of depths whose point
+//            falls inside every other view's (dilated) silhouette; cameras
+//            that do not see the point do not constrain it. Outside the hull
+//            it strides by the silhouettes' distance transforms (`mask`
+//            holds the distance in px to the silhouette, 0 inside); run
+//            ends are refined by bisection. This is the visual hull along
+//            the ray.
+// `sweep`    per listed pixel: plane sweep inside the hull runs (from the
+//            front of the run, at most `sweep.w` m deep), scored by 3x3 NCC
+//            (fronto-parallel plane, taps `sweep.y` px apart, only the taps
+//            inside the view's silhouette, so limbs do not match the
+//            background behind them) against the
+//            view's neighbours, mean of the two best (robust to one occluded
+//            neighbour); coarse steps, then quarter steps around the best,
+//            then a parabola. Textureless pixels get the
+//            hull's front depth and score TEXTURELESS.
+//
+// Twins: `ForegroundParamsGpu` (src/gpu/gpu_types.rs); CPU reference
+// src/reconstruct/foreground/cpu_ref.rs (keep in step).
+
+struct Params {
+    // views, listed pixels, row stride of the 1D invocation index, max hull steps
+    counts: vec4<u32>,
+    // xyz: volume of interest min corner (m); w: hull step (m)
+    roi_min: vec4<f32>,
+    // xyz: volume of interest max corner (m); w: min depth (m)
+    roi_max: vec4<f32>,
+    // max chromatic distortion, min brightness ratio, max brightness ratio, plate norm floor
+    segment: vec4<f32>,
+    // min reference std (grey 0..1), window dilation (px), depth step (m), max depth below the hull front (m)
+    sweep: vec4<f32>,
+    // plate offset in `colors` (pixels), unused x3
+    offsets: vec4<u32>,
+    // per view: up to 4 neighbour views (NO_VIEW = none)
+    neighbours: array<vec4<u32>, 64>,
+    // The views' cameras (uniform: every invocation reads the same one at once).
+    cams: array<Camera, 64>,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+// Frames (RGBA8, views packed at params.cams[v].size.z) then plates at +offsets.x.
+@group(0) @binding(2) var<storage, read> colors: array<u32>;
+// `segment` writes 1 = foreground; `hull` reads the distance (px) to the
+// dilated silhouette instead (0 = inside).
+@group(0) @binding(3) var<storage, read_write> mask: array<u32>;
+@group(0) @binding(4) var<storage, read> gray: array<f32>;
+// Listed pixels: view << 24 | y << 12 | x.
+@group(0) @binding(5) var<storage, read> pixels: array<u32>;
+// Per listed pixel: first run (near, far), second run (near, far); 0 = none.
+@group(0) @binding(6) var<storage, read_write> hull_runs: array<vec4<f32>>;
+// Per listed pixel: depth (m, 0 = none), score.
+@group(0) @binding(7) var<storage, read_write> result: array<vec2<f32>>;
+
+const NO_VIEW: u32 = 0xffffffffu;
+const INVALID_SCORE: f32 = -1.0;
+const TEXTURELESS: f32 = -0.5;
+const WINDOW_RADIUS: i32 = 1;
+const WINDOW_TAPS: i32 = 9;
+// Fewest window taps inside the silhouette to attempt matching.
+const MIN_WINDOW_TAPS: i32 = 5;
+const BISECTIONS: u32 = 5u;
+// How far behind the first run's front a second run is looked for, m.
+const SECOND_RUN_REACH_M: f32 = 1.0;
+const MAX_SWEEP_SAMPLES: u32 = 96u;
+// Fine samples each side of the coarse best, a quarter step apart.
+const FINE_SAMPLES: i32 = 3;
+
+// This invocation's reference window: mean-centred grey on the taps inside
+// the view's (dilated) silhouette, 0 elsewhere; `ref_inside` marks them.
+var<private> ref_centered: array<f32, 9>;
+var<private> ref_inside: array<bool, 9>;
+var<private> ref_taps: f32;
+
+fn unpack_rgb(c: u32) -> vec3<f32> {
+    return vec3<f32>(f32(c & 255u), f32((c >> 8u) & 255u), f32((c >> 16u) & 255u)) / 255.0;
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn segment(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.z >= params.counts.x {
+        return;
+    }
+    let cam = params.cams[gid.z];
+    let w = i32(cam.size.x);
+    let h = i32(cam.size.y);
+    if i32(gid.x) >= w || i32(gid.y) >= h {
+        return;
+    }
+    var frame = vec3<f32>(0.0);
+    var plate = vec3<f32>(0.0);
+    for (var dy = -1; dy <= 1; dy = dy + 1) {
+        for (var dx = -1; dx <= 1; dx = dx + 1) {
+            let x = clamp(i32(gid.x) + dx, 0, w - 1);
+            let y = clamp(i32(gid.y) + dy, 0, h - 1);
+            let i = cam.size.z + u32(y * w + x);
+            frame = frame + unpack_rgb(colors[i]);
+            plate = plate + unpack_rgb(colors[params.offsets.x + i]);
+        }
+    }
+    frame = frame / 9.0;
+    plate = plate / 9.0;
+    let plate_sq = dot(plate, plate);
+    let alpha = dot(frame, plate) / max(plate_sq, 1e-6);
+    let distortion = length(frame - alpha * plate) / max(sqrt(plate_sq), params.segment.w);
+    let foreground = distortion > params.segment.x || alpha < params.segment.y || alpha > params.segment.z;
+    mask[cam.size.z + gid.y * cam.size.x + gid.x] = select(0u, 1u, foreground);
+}
+
+fn list_index(gid: vec3<u32>) -> u32 {
+    return gid.y * params.counts.z + gid.x;
+}
+
+// (view, y, x) of a listed pixel.
+fn decode(packed: u32) -> vec3<u32> {
+    return vec3<u32>(packed >> 24u, (packed >> 12u) & 0xfffu, packed & 0xfffu);
+}
+
+// 0 when every view except `skip` that sees `point` sees it inside its
+// silhouette; else a safe step (m) along a ray of unit metric length: the
+// largest, over the views that see the point outside, of half the distance
+// (px) to their silhouette scaled to metres at the point's depth.
+fn outside_step(point: vec3<f32>, skip: u32) -> f32 {
+    var step = 0.0;
+    for (var v = 0u; v < params.counts.x; v = v + 1u) {
+        if v == skip {
+            continue;
+        }
+        let cam = params.cams[v];
+        let c = cam_from_world_point(cam, point);
+        if c.z <= 1e-3 {
+            continue;
+        }
+        let p = pixel_from_cam(cam, c);
+        let x = i32(round(p.x));
+        let y = i32(round(p.y));
+        if x < 0 || y < 0 || x >= i32(cam.size.x) || y >= i32(cam.size.y) {
+            continue;
+        }
+        let distance_px = mask[cam.size.z + u32(y) * cam.size.x + u32(x)];
+        if distance_px > 0u {
+            step = max(step, 0.5 * f32(distance_px) * c.z / cam.intrinsics.x);
+        }
+    }
+    return step;
+}
+
+fn inside_silhouettes(point: vec3<f32>, skip: u32) -> bool {
+    return outside_step(point, skip) == 0.0;
+}
+
+// z-depths where the ray (origin + t dir, dir.z_cam = 1) is inside the ROI box.
+fn roi_segment(origin: vec3<f32>, dir: vec3<f32>) -> vec2<f32> {
+    let tiny = vec3<f32>(1e-9);
+    let safe_dir = select(dir, tiny, abs(dir) < tiny);
+    let t1 = (params.roi_min.xyz - origin) / safe_dir;
+    let t2 = (params.roi_max.xyz - origin) / safe_dir;
+    let t_near = max(max(max(min(t1.x, t2.x), min(t1.y, t2.y)), min(t1.z, t2.z)), params.roi_max.w);
+    let t_far = min(min(max(t1.x, t2.x), max(t1.y, t2.y)), max(t1.z, t2.z));
+    return vec2<f32>(t_near, t_far);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn hull(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = list_index(gid);
+    if i >= params.counts.y {
+        return;
+    }
+    let p = decode(pixels[i]);
+    let cam = params.cams[p.x];
+    let origin = centre_in_world(cam);
+    let dir = world_from_cam_dir(cam, ray_in_cam(cam, vec2<f32>(f32(p.z), f32(p.y))));
+    let span = roi_segment(origin, dir);
+    var runs = vec4<f32>(0.0);
+    if span.y <= span.x {
+        hull_runs[i] = runs;
+        return;
+    }
+    // March: inside the hull by `step`; outside by the silhouettes' safe
+    // step (at least `step`), so empty space is crossed in a few strides.
+    let step = params.roi_min.w;
+    let metric = length(dir);
+    var run_count = 0u;
+    var in_run = false;
+    var start = 0.0;
+    var previous = span.x;
+    var t = span.x;
+    for (var k = 0u; k < params.counts.w; k = k + 1u) {
+        let outside = outside_step(origin + t * dir, p.x);
+        let occupied = outside == 0.0;
+        if occupied && !in_run {
+            var lo = previous;
+            var hi = t;
+            for (var b = 0u; b < BISECTIONS && k > 0u; b = b + 1u) {
+                let mid = 0.5 * (lo + hi);
+                if inside_silhouettes(origin + mid * dir, p.x) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            start = hi;
+            in_run = true;
+        } else if !occupied && in_run {
+            var lo = previous;
+            var hi = t;
+            for (var b = 0u; b < BISECTIONS; b = b + 1u) {
+                let mid = 0.5 * (lo + hi);
+                if inside_silhouettes(origin + mid * dir, p.x) {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            if run_count == 0u {
+                runs = vec4<f32>(start, lo, 0.0, 0.0);
+            } else {
+                runs = vec4<f32>(runs.xy, start, lo);
+            }
+            run_count = run_count + 1u;
+            in_run = false;
+            if run_count == 2u {
+                break;
+            }
+        }
+        if t >= span.y || (run_count > 0u && t > runs.x + SECOND_RUN_REACH_M) {
+            break;
+        }
+        previous = t;
+        t = min(t + max(step, outside / metric), span.y);
+    }
+    if in_run {
+        if run_count == 0u {
+            runs = vec4<f32>(start, t, 0.0, 0.0);
+        } else {
+            runs = vec4<f32>(runs.xy, start, t);
+        }
+    }
+    hull_runs[i] = runs;
+}
+
+fn gray_clamped(cam: Camera, x: i32, y: i32) -> f32 {
+    let cx = clamp(x, 0, i32(cam.size.x) - 1);
+    let cy = clamp(y, 0, i32(cam.size.y) - 1);
+    return gray[cam.size.z + u32(cy) * cam.size.x + u32(cx)];
+}
+
+fn bilinear(cam: Camera, p: vec2<f32>) -> f32 {
+    let base = floor(p);
+    let f = p - base;
+    let x = i32(base.x);
+    let y = i32(base.y);
+    let top = mix(gray_clamped(cam, x, y), gray_clamped(cam, x + 1, y), f.x);
+    let bottom = mix(gray_clamped(cam, x, y + 1), gray_clamped(cam, x + 1, y + 1), f.x);
+    return mix(top, bottom, f.y);
+}
+
+// Mean of the two best neighbour NCCs of the reference window placed on the
+// fronto-parallel plane at `depth`; INVALID_SCORE when fewer than two
+// neighbours see the whole window.
+fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
+    let origin = centre_in_world(ref_cam);
+    let point = origin + depth * world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
+    let dilation = params.sweep.y;
+    let step_x = world_from_cam_dir(ref_cam, vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0)) * depth;
+    let step_y = world_from_cam_dir(ref_cam, vec3<f32>(0.0, dilation / ref_cam.intrinsics.y, 0.0)) * depth;
+    var best0 = INVALID_SCORE;
+    var best1 = INVALID_SCORE;
+    var valid = 0u;
+    let nbs = params.neighbours[view];
+    for (var k = 0u; k < 4u; k = k + 1u) {
+        if nbs[k] == NO_VIEW {
+            continue;
+        }
+        let nb = params.cams[nbs[k]];
+        let c = cam_from_world_point(nb, point);
+        let cx = cam_from_world_point(nb, point + step_x);
+        let cy = cam_from_world_point(nb, point + step_y);
+        if c.z <= 1e-3 || cx.z <= 1e-3 || cy.z <= 1e-3 {
+            continue;
+        }
+        let p0 = pixel_from_cam(nb, c);
+        let du = pixel_from_cam(nb, cx) - p0;
+        let dv = pixel_from_cam(nb, cy) - p0;
+        let reach = f32(WINDOW_RADIUS) * (abs(du) + abs(dv));
+        let limit = vec2<f32>(f32(nb.size.x - 1u), f32(nb.size.y - 1u));
+        if any(p0 - reach < vec2<f32>(0.0)) || any(p0 + reach > limit) {
+            continue;
+        }
+        var sum = 0.0;
+        var sum_sq = 0.0;
+        var cov = 0.0;
+        for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
+            for (var i = -WINDOW_RADIUS; i <= WINDOW_RADIUS; i = i + 1) {
+                let tap = (j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS;
+                if !ref_inside[tap] {
+                    continue;
+                }
+                let v = bilinear(nb, p0 + f32(i) * du + f32(j) * dv);
+                sum = sum + v;
+                sum_sq = sum_sq + v * v;
+                cov = cov + v * ref_centered[tap];
+            }
+        }
+        let var_nb = max(sum_sq - sum * sum / ref_taps, 0.0);
+        let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10);
+        valid = valid + 1u;
+        if ncc > best0 {
+            best1 = best0;
+            best0 = ncc;
+        } else if ncc > best1 {
+            best1 = ncc;
+        }
+    }
+    if valid < 2u {
+        return INVALID_SCORE;
+    }
+    return 0.5 * (best0 + best1);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = list_index(gid);
+    if i >= params.counts.y {
+        return;
+    }
+    result[i] = vec2<f32>(0.0, INVALID_SCORE);
+    let runs = hull_runs[i];
+    if runs.y <= runs.x {
+        return;
+    }
+    let p = decode(pixels[i]);
+    let view = p.x;
+    let ref_cam = params.cams[view];
+    let dilation = i32(params.sweep.y);
+    var sum = 0.0;
+    ref_taps = 0.0;
+    for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
+        for (var k = -WINDOW_RADIUS; k <= WINDOW_RADIUS; k = k + 1) {
+            let x = clamp(i32(p.z) + k * dilation, 0, i32(ref_cam.size.x) - 1);
+            let y = clamp(i32(p.y) + j * dilation, 0, i32(ref_cam.size.y) - 1);
+            let tap = (j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + k + WINDOW_RADIUS;
+            let inside = mask[ref_cam.size.z + u32(y) * ref_cam.size.x + u32(x)] == 0u;
+            let v = gray_clamped(ref_cam, x, y);
+            ref_inside[tap] = inside;
+            ref_centered[tap] = select(0.0, v, inside);
+            sum = sum + select(0.0, v, inside);
+            ref_taps = ref_taps + select(0.0, 1.0, inside);
+        }
+    }
+    if ref_taps < f32(MIN_WINDOW_TAPS) {
+        return;
+    }
+    let mean = sum / ref_taps;
+    var sq = 0.0;
+    for (var m = 0; m < WINDOW_TAPS; m = m + 1) {
+        ref_centered[m] = select(0.0, ref_centered[m] - mean, ref_inside[m]);
+        sq = sq + ref_centered[m] * ref_centered[m];
+    }
+    if sqrt(sq / ref_taps) < params.sweep.x {
+        result[i] = vec2<f32>(runs.x, TEXTURELESS);
+        return;
+    }
+    let ref_norm = sqrt(sq);
+    let pixel = vec2<f32>(f32(p.z), f32(p.y));
+    // Coarse pass at `sweep.z` over the runs, then a fine pass at a quarter
+    // of it around the best, then a parabola.
+    let step = params.sweep.z;
+    var best_depth = 0.0;
+    var best_score = INVALID_SCORE;
+    for (var r = 0u; r < 2u; r = r + 1u) {
+        let near = select(runs.x, runs.z, r == 1u);
+        let far = select(runs.y, runs.w, r == 1u);
+        if far <= near || (r == 1u && best_score >= 0.5) {
+            continue;
+        }
+        let first = max(near - step, params.roi_max.w);
+        let last = min(far, near + params.sweep.w);
+        let count = clamp(u32(ceil((last - first) / step)) + 1u, 2u, MAX_SWEEP_SAMPLES);
+        for (var k = 0u; k < count; k = k + 1u) {
+            let depth = first + f32(k) * step;
+            let s = score_at(view, ref_cam, pixel, depth, ref_norm);
+            if s > best_score {
+                best_score = s;
+                best_depth = depth;
+            }
+        }
+    }
+    if best_score <= INVALID_SCORE {
+        return;
+    }
+    let fine = 0.25 * step;
+    let centre = best_depth;
+    var scores = vec3<f32>(INVALID_SCORE, best_score, INVALID_SCORE);
+    for (var k = -FINE_SAMPLES; k <= FINE_SAMPLES; k = k + 1) {
+        if k == 0 {
+            continue;
+        }
+        let depth = centre + f32(k) * fine;
+        let s = score_at(view, ref_cam, pixel, depth, ref_norm);
+        if s > best_score {
+            best_score = s;
+            best_depth = depth;
+        }
+    }
+    scores.x = score_at(view, ref_cam, pixel, best_depth - fine, ref_norm);
+    scores.z = score_at(view, ref_cam, pixel, best_depth + fine, ref_norm);
+    var depth = best_depth;
+    let denominator = scores.x - 2.0 * best_score + scores.z;
+    if scores.x > INVALID_SCORE && scores.z > INVALID_SCORE && denominator < -1e-6 {
+        depth = depth + clamp(0.5 * (scores.x - scores.z) / denominator, -0.5, 0.5) * fine;
+    }
+    result[i] = vec2<f32>(depth, best_score);
+}

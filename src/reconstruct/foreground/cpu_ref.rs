@@ -1,0 +1,397 @@
+//! CPU reference of `shaders/reconstruct/foreground.wgsl` (`segment`, `hull`,
+//! `sweep`), in f32 and in the same order of operations, so tests can compare
+//! the GPU kernels with it. Keep the two in step.
+
+use glam::{Vec2, Vec3};
+use rayon::prelude::*;
+
+use super::{INVALID_SCORE, NO_VIEW, TEXTURELESS_SCORE, decode_pixel};
+use crate::gpu::gpu_types::{CameraGpu, ForegroundParamsGpu};
+use crate::reconstruct::cpu_ref::Cam;
+
+const WINDOW_RADIUS: i32 = 1;
+const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
+const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
+const BISECTIONS: u32 = 5;
+const SECOND_RUN_REACH_M: f32 = 1.0;
+const MAX_SWEEP_SAMPLES: u32 = 96;
+const MIN_WINDOW_TAPS: i32 = 5;
+
+/// The reference window of one pixel.
+struct RefWindow {
+    centered: [f32; WINDOW_TAPS],
+    inside: [bool; WINDOW_TAPS],
+    taps: f32,
+    norm: f32,
+}
+const FINE_SAMPLES: i32 = 3;
+
+fn unpack_rgb(c: u32) -> Vec3 {
+    Vec3::new(
+        (c & 255) as f32,
+        ((c >> 8) & 255) as f32,
+        ((c >> 16) & 255) as f32,
+    ) / 255.0
+}
+
+/// `segment`: the foreground mask of every view (packed like `colors`' frames).
+#[must_use]
+pub fn segment_cpu(
+    params: &ForegroundParamsGpu,
+    cameras: &[CameraGpu],
+    colors: &[u32],
+) -> Vec<u32> {
+    let plate_offset = params.offsets[0] as usize;
+    let mut mask = vec![0u32; plate_offset];
+    let views = (params.counts[0] as usize).min(cameras.len());
+    for cam in &cameras[..views] {
+        let (w, h) = (cam.size[0] as i32, cam.size[1] as i32);
+        let offset = cam.size[2] as usize;
+        let view_mask: Vec<u32> = (0..w * h)
+            .into_par_iter()
+            .map(|index| {
+                let (px, py) = (index % w, index / w);
+                let mut frame = Vec3::ZERO;
+                let mut plate = Vec3::ZERO;
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let x = (px + dx).clamp(0, w - 1);
+                        let y = (py + dy).clamp(0, h - 1);
+                        let i = offset + (y * w + x) as usize;
+                        frame += unpack_rgb(colors[i]);
+                        plate += unpack_rgb(colors[plate_offset + i]);
+                    }
+                }
+                frame /= 9.0;
+                plate /= 9.0;
+                let plate_sq = plate.dot(plate);
+                let alpha = frame.dot(plate) / plate_sq.max(1e-6);
+                let distortion =
+                    (frame - alpha * plate).length() / plate_sq.sqrt().max(params.segment[3]);
+                u32::from(
+                    distortion > params.segment[0]
+                        || alpha < params.segment[1]
+                        || alpha > params.segment[2],
+                )
+            })
+            .collect();
+        mask[offset..offset + view_mask.len()].copy_from_slice(&view_mask);
+    }
+    mask
+}
+
+struct Views<'a> {
+    params: &'a ForegroundParamsGpu,
+    cams: Vec<Cam<'a>>,
+}
+
+impl Views<'_> {
+    fn outside_step(&self, mask: &[u32], point: Vec3, skip: usize) -> f32 {
+        let mut step = 0.0f32;
+        for (v, cam) in self.cams.iter().enumerate() {
+            if v == skip {
+                continue;
+            }
+            let c = cam.cam_from_world_point(point);
+            if c.z <= 1e-3 {
+                continue;
+            }
+            let p = cam.pixel_from_cam(c);
+            let (x, y) = (p.x.round() as i32, p.y.round() as i32);
+            if x < 0 || y < 0 || x >= cam.width() as i32 || y >= cam.height() as i32 {
+                continue;
+            }
+            let index = cam.gpu.size[2] as usize + y as usize * cam.width() as usize + x as usize;
+            let distance_px = mask[index];
+            if distance_px > 0 {
+                step = step.max(0.5 * distance_px as f32 * c.z / cam.gpu.intrinsics[0]);
+            }
+        }
+        step
+    }
+
+    fn inside_silhouettes(&self, mask: &[u32], point: Vec3, skip: usize) -> bool {
+        self.outside_step(mask, point, skip) == 0.0
+    }
+
+    fn roi_segment(&self, origin: Vec3, dir: Vec3) -> (f32, f32) {
+        let tiny = 1e-9;
+        let safe = |d: f32| if d.abs() < tiny { tiny } else { d };
+        let safe_dir = Vec3::new(safe(dir.x), safe(dir.y), safe(dir.z));
+        let roi_min = Vec3::new(
+            self.params.roi_min[0],
+            self.params.roi_min[1],
+            self.params.roi_min[2],
+        );
+        let roi_max = Vec3::new(
+            self.params.roi_max[0],
+            self.params.roi_max[1],
+            self.params.roi_max[2],
+        );
+        let t1 = (roi_min - origin) / safe_dir;
+        let t2 = (roi_max - origin) / safe_dir;
+        let t_near =
+            t1.x.min(t2.x)
+                .max(t1.y.min(t2.y))
+                .max(t1.z.min(t2.z))
+                .max(self.params.roi_max[3]);
+        let t_far = t1.x.max(t2.x).min(t1.y.max(t2.y)).min(t1.z.max(t2.z));
+        (t_near, t_far)
+    }
+
+    fn hull_runs(&self, mask: &[u32], packed: u32) -> [f32; 4] {
+        let (view, y, x) = decode_pixel(packed);
+        let cam = &self.cams[view];
+        let origin = cam.centre_in_world();
+        let dir = cam.world_from_cam_dir(cam.ray_in_cam(Vec2::new(x as f32, y as f32)));
+        let (near, far) = self.roi_segment(origin, dir);
+        let mut runs = [0.0f32; 4];
+        if far <= near {
+            return runs;
+        }
+        let step = self.params.roi_min[3];
+        let metric = dir.length();
+        let inside = |t: f32| self.inside_silhouettes(mask, origin + t * dir, view);
+        let mut run_count = 0usize;
+        let mut in_run = false;
+        let (mut start, mut previous, mut t) = (0.0f32, near, near);
+        for k in 0..self.params.counts[3] {
+            let outside = self.outside_step(mask, origin + t * dir, view);
+            let occupied = outside == 0.0;
+            if occupied && !in_run {
+                let (mut lo, mut hi) = (previous, t);
+                for _ in (0..BISECTIONS).filter(|_| k > 0) {
+                    let mid = 0.5 * (lo + hi);
+                    if inside(mid) {
+                        hi = mid;
+                    } else {
+                        lo = mid;
+                    }
+                }
+                start = hi;
+                in_run = true;
+            } else if !occupied && in_run {
+                let (mut lo, mut hi) = (previous, t);
+                for _ in 0..BISECTIONS {
+                    let mid = 0.5 * (lo + hi);
+                    if inside(mid) {
+                        lo = mid;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                runs[2 * run_count] = start;
+                runs[2 * run_count + 1] = lo;
+                run_count += 1;
+                in_run = false;
+                if run_count == 2 {
+                    break;
+                }
+            }
+            if t >= far || (run_count > 0 && t > runs[0] + SECOND_RUN_REACH_M) {
+                break;
+            }
+            previous = t;
+            t = (t + step.max(outside / metric)).min(far);
+        }
+        if in_run {
+            runs[2 * run_count] = start;
+            runs[2 * run_count + 1] = t;
+        }
+        runs
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn score_at(&self, view: usize, pixel: Vec2, depth: f32, window: &RefWindow) -> f32 {
+        let r = &self.cams[view];
+        let origin = r.centre_in_world();
+        let point = origin + depth * r.world_from_cam_dir(r.ray_in_cam(pixel));
+        let dilation = self.params.sweep[1];
+        let step_x =
+            r.world_from_cam_dir(Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0)) * depth;
+        let step_y =
+            r.world_from_cam_dir(Vec3::new(0.0, dilation / r.gpu.intrinsics[1], 0.0)) * depth;
+        let (mut best0, mut best1) = (INVALID_SCORE, INVALID_SCORE);
+        let mut valid = 0;
+        for &nb_index in &self.params.neighbours[view] {
+            if nb_index == NO_VIEW {
+                continue;
+            }
+            let nb = &self.cams[nb_index as usize];
+            let c = nb.cam_from_world_point(point);
+            let cx = nb.cam_from_world_point(point + step_x);
+            let cy = nb.cam_from_world_point(point + step_y);
+            if c.z <= 1e-3 || cx.z <= 1e-3 || cy.z <= 1e-3 {
+                continue;
+            }
+            let p0 = nb.pixel_from_cam(c);
+            let du = nb.pixel_from_cam(cx) - p0;
+            let dv = nb.pixel_from_cam(cy) - p0;
+            let reach = WINDOW_RADIUS as f32 * (du.abs() + dv.abs());
+            let limit = Vec2::new((nb.width() - 1) as f32, (nb.height() - 1) as f32);
+            if (p0 - reach).cmplt(Vec2::ZERO).any() || (p0 + reach).cmpgt(limit).any() {
+                continue;
+            }
+            let (mut sum, mut sum_sq, mut cov) = (0.0f32, 0.0f32, 0.0f32);
+            for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
+                for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
+                    let tap = ((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize;
+                    if !window.inside[tap] {
+                        continue;
+                    }
+                    let v = nb.bilinear(p0 + i as f32 * du + j as f32 * dv);
+                    sum += v;
+                    sum_sq += v * v;
+                    cov += v * window.centered[tap];
+                }
+            }
+            let var_nb = (sum_sq - sum * sum / window.taps).max(0.0);
+            let ncc = if var_nb > 1e-10 {
+                cov / (window.norm * var_nb.sqrt())
+            } else {
+                0.0
+            };
+            valid += 1;
+            if ncc > best0 {
+                best1 = best0;
+                best0 = ncc;
+            } else if ncc > best1 {
+                best1 = ncc;
+            }
+        }
+        if valid < 2 {
+            return INVALID_SCORE;
+        }
+        0.5 * (best0 + best1)
+    }
+
+    fn sweep_pixel(&self, mask: &[u32], packed: u32, runs: [f32; 4]) -> [f32; 2] {
+        if runs[1] <= runs[0] {
+            return [0.0, INVALID_SCORE];
+        }
+        let (view, y, x) = decode_pixel(packed);
+        let r = &self.cams[view];
+        let dilation = self.params.sweep[1] as i32;
+        let mut window = RefWindow {
+            centered: [0.0; WINDOW_TAPS],
+            inside: [false; WINDOW_TAPS],
+            taps: 0.0,
+            norm: 0.0,
+        };
+        let mut sum = 0.0f32;
+        for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
+            for k in -WINDOW_RADIUS..=WINDOW_RADIUS {
+                let tx = (x as i32 + k * dilation).clamp(0, r.width() as i32 - 1);
+                let ty = (y as i32 + j * dilation).clamp(0, r.height() as i32 - 1);
+                let tap = ((j + WINDOW_RADIUS) * WINDOW_SIDE + k + WINDOW_RADIUS) as usize;
+                let index = r.gpu.size[2] as usize + ty as usize * r.width() as usize + tx as usize;
+                let inside = mask[index] == 0;
+                let v = r.gray_clamped(tx, ty);
+                window.inside[tap] = inside;
+                window.centered[tap] = if inside { v } else { 0.0 };
+                if inside {
+                    sum += v;
+                    window.taps += 1.0;
+                }
+            }
+        }
+        if window.taps < MIN_WINDOW_TAPS as f32 {
+            return [0.0, INVALID_SCORE];
+        }
+        let mean = sum / window.taps;
+        let mut sq = 0.0f32;
+        for (v, inside) in window.centered.iter_mut().zip(window.inside) {
+            *v = if inside { *v - mean } else { 0.0 };
+            sq += *v * *v;
+        }
+        if (sq / window.taps).sqrt() < self.params.sweep[0] {
+            return [runs[0], TEXTURELESS_SCORE];
+        }
+        window.norm = sq.sqrt();
+        let pixel = Vec2::new(x as f32, y as f32);
+        let step = self.params.sweep[2];
+        let score = |depth: f32| self.score_at(view, pixel, depth, &window);
+        let (mut best_depth, mut best_score) = (0.0f32, INVALID_SCORE);
+        for run in 0..2 {
+            let (near, far) = (runs[2 * run], runs[2 * run + 1]);
+            if far <= near || (run == 1 && best_score >= 0.5) {
+                continue;
+            }
+            let first = (near - step).max(self.params.roi_max[3]);
+            let last = far.min(near + self.params.sweep[3]);
+            let count = (((last - first) / step).ceil() as u32 + 1).clamp(2, MAX_SWEEP_SAMPLES);
+            for k in 0..count {
+                let depth = first + k as f32 * step;
+                let s = score(depth);
+                if s > best_score {
+                    (best_score, best_depth) = (s, depth);
+                }
+            }
+        }
+        if best_score <= INVALID_SCORE {
+            return [0.0, INVALID_SCORE];
+        }
+        let fine = 0.25 * step;
+        let centre = best_depth;
+        for k in (-FINE_SAMPLES..=FINE_SAMPLES).filter(|&k| k != 0) {
+            let depth = centre + k as f32 * fine;
+            let s = score(depth);
+            if s > best_score {
+                (best_score, best_depth) = (s, depth);
+            }
+        }
+        let (l, rr) = (score(best_depth - fine), score(best_depth + fine));
+        let mut depth = best_depth;
+        let denominator = l - 2.0 * best_score + rr;
+        if l > INVALID_SCORE && rr > INVALID_SCORE && denominator < -1e-6 {
+            depth += (0.5 * (l - rr) / denominator).clamp(-0.5, 0.5) * fine;
+        }
+        [depth, best_score]
+    }
+}
+
+fn views<'a>(
+    params: &'a ForegroundParamsGpu,
+    cameras: &'a [CameraGpu],
+    gray: &'a [f32],
+) -> Views<'a> {
+    let count = (params.counts[0] as usize).min(cameras.len());
+    Views {
+        params,
+        cams: cameras[..count]
+            .iter()
+            .map(|gpu| Cam { gpu, gray })
+            .collect(),
+    }
+}
+
+/// `hull`: the first two visual-hull runs (near, far) of each listed pixel.
+#[must_use]
+pub fn hull_cpu(
+    params: &ForegroundParamsGpu,
+    cameras: &[CameraGpu],
+    mask: &[u32],
+    pixels: &[u32],
+) -> Vec<[f32; 4]> {
+    let v = views(params, cameras, &[]);
+    pixels.par_iter().map(|&p| v.hull_runs(mask, p)).collect()
+}
+
+/// `sweep`: (depth, score) of each listed pixel within its hull runs;
+/// `mask` is the hull's distance map (0 inside a silhouette).
+#[must_use]
+pub fn sweep_cpu(
+    params: &ForegroundParamsGpu,
+    cameras: &[CameraGpu],
+    gray: &[f32],
+    mask: &[u32],
+    pixels: &[u32],
+    runs: &[[f32; 4]],
+) -> Vec<[f32; 2]> {
+    let v = views(params, cameras, gray);
+    pixels
+        .par_iter()
+        .zip(runs)
+        .map(|(&p, &r)| v.sweep_pixel(mask, p, r))
+        .collect()
+}

@@ -1,0 +1,246 @@
+//! GPU driver of `shaders/reconstruct/foreground.wgsl`: the frame set is
+//! uploaded once; `segment` runs over every pixel of every view; the CPU
+//! cleans the masks and lists the foreground pixels; `hull` and `sweep` run
+//! over the list. Each kernel is submitted and waited for on its own, so
+//! its wall time is the GPU time of that kernel.
+
+use std::time::Instant;
+
+use crate::gpu::gpu_types::{CameraGpu, ForegroundParamsGpu};
+use crate::gpu::{Access, GpuContext, GpuError, bind_buffers, dispatch_size, storage_layout};
+
+/// Workgroup edge of `segment` (`@workgroup_size(16, 16, 1)`).
+pub const SEGMENT_WORKGROUP_EDGE: u32 = 16;
+/// Workgroup size of `hull` and `sweep` (`@workgroup_size(64, 1, 1)`).
+pub const LIST_WORKGROUP_SIZE: u32 = 64;
+
+/// The compiled kernels.
+pub struct ForegroundKernels {
+    layout: wgpu::BindGroupLayout,
+    segment: wgpu::ComputePipeline,
+    hull: wgpu::ComputePipeline,
+    sweep: wgpu::ComputePipeline,
+}
+
+/// A frame set resident on the GPU.
+pub struct Resident {
+    cameras: wgpu::Buffer,
+    colors: wgpu::Buffer,
+    mask: wgpu::Buffer,
+    gray: wgpu::Buffer,
+    mask_bytes: u64,
+    views: Vec<CameraGpu>,
+}
+
+/// Wall time of one kernel (submit to completion), ms.
+fn timed(ctx: &GpuContext, run: impl FnOnce()) -> Result<f64, GpuError> {
+    let started = Instant::now();
+    run();
+    ctx.wait_idle()?;
+    Ok(started.elapsed().as_secs_f64() * 1e3)
+}
+
+impl ForegroundKernels {
+    /// Compiles the three kernels.
+    #[must_use]
+    pub fn new(ctx: &GpuContext) -> Self {
+        let module = ctx.shader_module(
+            "foreground",
+            &crate::gpu::with_common(crate::shader!("reconstruct/foreground.wgsl")),
+        );
+        let (layout, pipeline_layout) = storage_layout(
+            &ctx.device,
+            "foreground",
+            &[
+                Access::Uniform,
+                Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadWrite,
+                Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadWrite,
+                Access::ReadWrite,
+            ],
+        );
+        Self {
+            segment: ctx.compute_pipeline("fg segment", &module, &pipeline_layout, "segment"),
+            hull: ctx.compute_pipeline("fg hull", &module, &pipeline_layout, "hull"),
+            sweep: ctx.compute_pipeline("fg sweep", &module, &pipeline_layout, "sweep"),
+            layout,
+        }
+    }
+
+    /// Uploads cameras, frames + plates (`colors`) and grey frames.
+    #[must_use]
+    pub fn upload(
+        &self,
+        ctx: &GpuContext,
+        cameras: &[CameraGpu],
+        colors: &[u32],
+        gray: &[f32],
+    ) -> Resident {
+        let mask_bytes = gray.len() as u64 * 4;
+        Resident {
+            cameras: ctx.storage_buffer(
+                "fg cameras",
+                bytemuck::cast_slice(cameras),
+                wgpu::BufferUsages::empty(),
+            ),
+            colors: ctx.storage_buffer(
+                "fg colours",
+                bytemuck::cast_slice(colors),
+                wgpu::BufferUsages::empty(),
+            ),
+            mask: ctx.storage_buffer_zeroed("fg mask", mask_bytes),
+            gray: ctx.storage_buffer(
+                "fg grey",
+                bytemuck::cast_slice(gray),
+                wgpu::BufferUsages::empty(),
+            ),
+            mask_bytes,
+            views: cameras.to_vec(),
+        }
+    }
+
+    fn bind(
+        &self,
+        ctx: &GpuContext,
+        resident: &Resident,
+        params: &wgpu::Buffer,
+        pixels: &wgpu::Buffer,
+        runs: &wgpu::Buffer,
+        result: &wgpu::Buffer,
+    ) -> wgpu::BindGroup {
+        bind_buffers(
+            &ctx.device,
+            "foreground",
+            &self.layout,
+            &[
+                params,
+                &resident.cameras,
+                &resident.colors,
+                &resident.mask,
+                &resident.gray,
+                pixels,
+                runs,
+                result,
+            ],
+        )
+    }
+
+    /// Runs `segment`; returns the raw masks (packed like the grey frames)
+    /// and the kernel time in ms.
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    pub fn segment(
+        &self,
+        ctx: &GpuContext,
+        resident: &Resident,
+        params: &ForegroundParamsGpu,
+    ) -> Result<(Vec<u32>, f64), GpuError> {
+        ctx.with_validation("fg segment", || {
+            let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(params));
+            let empty = ctx.storage_buffer_zeroed("fg empty", 16);
+            let empty_runs = ctx.storage_buffer_zeroed("fg empty runs", 16);
+            let empty_result = ctx.storage_buffer_zeroed("fg empty result", 16);
+            let bind_group = self.bind(
+                ctx,
+                resident,
+                &params_buffer,
+                &empty,
+                &empty_runs,
+                &empty_result,
+            );
+            let (max_w, max_h) = resident
+                .views
+                .iter()
+                .fold((1, 1), |(w, h), c| (c.size[0].max(w), c.size[1].max(h)));
+            let ms = timed(ctx, || {
+                let mut encoder =
+                    ctx.device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("fg segment"),
+                        });
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("fg segment"),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&self.segment);
+                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.dispatch_workgroups(
+                        max_w.div_ceil(SEGMENT_WORKGROUP_EDGE),
+                        max_h.div_ceil(SEGMENT_WORKGROUP_EDGE),
+                        resident.views.len() as u32,
+                    );
+                }
+                ctx.queue.submit([encoder.finish()]);
+            })?;
+            let mask = bytemuck::pod_collect_to_vec(
+                &ctx.read_buffer(&resident.mask, resident.mask_bytes)?,
+            );
+            Ok((mask, ms))
+        })
+    }
+
+    /// Replaces the resident masks (the cleaned, dilated silhouettes `hull` tests against).
+    pub fn set_mask(&self, ctx: &GpuContext, resident: &Resident, mask: &[u32]) {
+        ctx.queue
+            .write_buffer(&resident.mask, 0, bytemuck::cast_slice(mask));
+    }
+
+    /// Runs `hull` then `sweep` over the listed pixels; returns the hull
+    /// runs, the (depth, score) results and both kernel times in ms.
+    /// `params.counts` y and z are filled in here.
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    #[allow(clippy::type_complexity)]
+    pub fn hull_and_sweep(
+        &self,
+        ctx: &GpuContext,
+        resident: &Resident,
+        params: &ForegroundParamsGpu,
+        pixels: &[u32],
+    ) -> Result<(Vec<[f32; 4]>, Vec<[f32; 2]>, [f64; 2]), GpuError> {
+        ctx.with_validation("fg hull and sweep", || {
+            let count = pixels.len() as u32;
+            let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
+            let mut params = *params;
+            params.counts[1] = count;
+            params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
+            let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params));
+            let pixel_buffer = ctx.storage_buffer(
+                "fg pixels",
+                bytemuck::cast_slice(pixels),
+                wgpu::BufferUsages::empty(),
+            );
+            let runs_bytes = u64::from(count) * 16;
+            let result_bytes = u64::from(count) * 8;
+            let runs_buffer = ctx.storage_buffer_zeroed("fg hull runs", runs_bytes);
+            let result_buffer = ctx.storage_buffer_zeroed("fg result", result_bytes);
+            let bind_group = self.bind(
+                ctx,
+                resident,
+                &params_buffer,
+                &pixel_buffer,
+                &runs_buffer,
+                &result_buffer,
+            );
+            let mut times = [0.0; 2];
+            if count == 0 {
+                return Ok((Vec::new(), Vec::new(), times));
+            }
+            for (k, pipeline) in [&self.hull, &self.sweep].into_iter().enumerate() {
+                times[k] = timed(ctx, || {
+                    ctx.dispatch("fg list kernel", pipeline, &bind_group, groups);
+                })?;
+            }
+            let runs = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&runs_buffer, runs_bytes)?);
+            let result =
+                bytemuck::pod_collect_to_vec(&ctx.read_buffer(&result_buffer, result_bytes)?);
+            Ok((runs, result, times))
+        })
+    }
+}

@@ -1,0 +1,639 @@
+//! Per-frame-set reconstruction of the dynamic foreground (players, ball)
+//! against clean plates of the empty venue.
+//!
+//! 1. `segment` (GPU): each view's frame is compared with its clean plate;
+//!    brightness-ratio and chromatic-distortion tests keep shadows and small
+//!    lighting changes in the background.
+//! 2. Mask clean-up (CPU): a 3x3 opening removes speckle, a closing fills
+//!    pinholes; the foreground pixels are listed; the silhouettes are
+//!    dilated by `hull_dilation_px` for the hull test (tolerance for
+//!    calibration and segmentation error).
+//! 3. `hull` (GPU): per listed pixel, the depth runs of its ray inside the
+//!    visual hull of all other silhouettes, within the volume of interest.
+//! 4. `sweep` (GPU): plane sweep with NCC against neighbour views, bounded to
+//!    the hull runs (so a few dozen depths per pixel instead of the whole
+//!    volume); textureless pixels fall back to the hull's front depth.
+//! 5. Fusion (CPU, `fusion.rs`): cross-view depth consistency, colours,
+//!    normals, voxel merge.
+//!
+//! Every kernel has a CPU twin in `cpu_ref.rs` ([`Backend::Cpu`]).
+
+pub mod cpu_ref;
+pub mod kernels;
+
+use std::time::Instant;
+
+use bytemuck::Zeroable;
+use rayon::prelude::*;
+
+use super::plane_sweep::DepthMap;
+use super::{
+    Backend, PointCloud, ReconstructError, ReconstructSettings, Roi, View, default_roi, neighbours,
+    prepare_views, undistort,
+};
+use crate::calibration::Rig;
+use crate::gpu::GpuContext;
+use crate::gpu::gpu_types::{CameraGpu, FOREGROUND_MAX_VIEWS, ForegroundParamsGpu};
+use crate::ingest::RgbaImage;
+pub use kernels::ForegroundKernels;
+
+/// "No neighbour" in the neighbour table.
+pub const NO_VIEW: u32 = u32::MAX;
+/// Score of a pixel without a depth.
+pub const INVALID_SCORE: f32 = -1.0;
+/// Score of a textureless pixel (its depth is the hull's front).
+pub const TEXTURELESS_SCORE: f32 = -0.5;
+/// Largest image side a listed pixel can have (12 bits per coordinate).
+pub const MAX_SIDE_PX: u32 = 4096;
+
+/// Packs a listed pixel: view << 24 | y << 12 | x.
+#[must_use]
+pub fn encode_pixel(view: usize, y: u32, x: u32) -> u32 {
+    ((view as u32) << 24) | (y << 12) | x
+}
+
+/// Unpacks a listed pixel into (view, y, x).
+#[must_use]
+pub fn decode_pixel(packed: u32) -> (usize, u32, u32) {
+    (
+        (packed >> 24) as usize,
+        (packed >> 12) & 0xfff,
+        packed & 0xfff,
+    )
+}
+
+/// Tuning of the foreground reconstruction.
+#[derive(Debug, Clone)]
+pub struct ForegroundSettings {
+    /// Volume of interest; `None`: derived from the rig.
+    pub roi: Option<Roi>,
+    /// Largest chromatic distortion (relative to the plate's brightness)
+    /// still counted as background.
+    pub max_chroma_distortion: f32,
+    /// Smallest brightness ratio frame/plate still counted as background (shadows).
+    pub min_brightness_ratio: f32,
+    /// Largest brightness ratio frame/plate still counted as background.
+    pub max_brightness_ratio: f32,
+    /// Floor of the plate brightness in the distortion's denominator (dark pixels).
+    pub plate_norm_floor: f32,
+    /// Silhouette dilation for the hull test, pixels.
+    pub hull_dilation_px: u32,
+    /// Ray-marching step of the hull, metres (ends refined to 1/32 of it).
+    pub hull_step_m: f32,
+    /// Upper bound on hull steps per ray.
+    pub max_hull_steps: u32,
+    /// Minimum grey std-dev of a reference window to attempt matching.
+    pub min_texture_std: f32,
+    /// Spacing of the 3x3 matching window's taps, pixels.
+    pub window_dilation_px: f32,
+    /// Depth step of the sweep, metres.
+    pub depth_step_m: f32,
+    /// How far behind the hull's front the sweep searches, metres.
+    pub max_depth_below_hull_m: f32,
+    /// Whether textureless pixels take the hull's front depth (checked by fusion).
+    pub textureless_from_hull: bool,
+    /// Fusion (consistency, voxel) settings; `max_neighbours` also picks
+    /// the sweep's neighbours (at most 4).
+    pub fusion: ReconstructSettings,
+    /// Where the kernels run.
+    pub backend: Backend,
+}
+
+impl Default for ForegroundSettings {
+    fn default() -> Self {
+        Self {
+            roi: None,
+            max_chroma_distortion: 0.12,
+            min_brightness_ratio: 0.4,
+            max_brightness_ratio: 1.25,
+            plate_norm_floor: 0.1,
+            hull_dilation_px: 1,
+            hull_step_m: 0.02,
+            max_hull_steps: 1024,
+            min_texture_std: 0.01,
+            window_dilation_px: 1.0,
+            depth_step_m: 0.015,
+            max_depth_below_hull_m: 0.2,
+            textureless_from_hull: true,
+            fusion: ReconstructSettings {
+                max_neighbours: 4,
+                min_score: 0.3,
+                min_consistent_views: 1,
+                ..ReconstructSettings::default()
+            },
+            backend: Backend::Gpu,
+        }
+    }
+}
+
+/// Counts and timings of one foreground reconstruction.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ForegroundReport {
+    /// Views used.
+    pub views_used: usize,
+    /// Cameras without a frame or a plate.
+    pub views_missing: Vec<String>,
+    /// The ROI used, metres: [min xyz, max xyz].
+    pub roi: [[f64; 3]; 2],
+    /// Foreground pixels (all views) after clean-up.
+    pub foreground_pixels: usize,
+    /// Listed pixels with a non-empty hull run.
+    pub hull_pixels: usize,
+    /// Listed pixels matched by the sweep.
+    pub matched_pixels: usize,
+    /// Listed pixels too plain to match (hull depth used if enabled).
+    pub textureless_pixels: usize,
+    /// Points out.
+    pub points: usize,
+    /// Undistortion and packing, ms.
+    pub prepare_ms: f64,
+    /// Upload, ms.
+    pub upload_ms: f64,
+    /// `segment` kernel incl. mask readback, ms.
+    pub segment_ms: f64,
+    /// Mask clean-up, listing and re-upload (CPU), ms.
+    pub masks_ms: f64,
+    /// `hull` kernel, ms.
+    pub hull_ms: f64,
+    /// `sweep` kernel, ms.
+    pub sweep_ms: f64,
+    /// Fusion (CPU), ms.
+    pub fusion_ms: f64,
+    /// Everything, ms.
+    pub total_ms: f64,
+}
+
+/// A frame set packed for the kernels.
+#[derive(Debug, Clone)]
+pub struct PackedFrameSet {
+    /// Undistorted views (rig order, missing cameras dropped).
+    pub views: Vec<View>,
+    /// GPU cameras, `size[2]` = pixel offset.
+    pub cameras: Vec<CameraGpu>,
+    /// Frames then plates, RGBA8 as u32.
+    pub colors: Vec<u32>,
+    /// Grey frames (0..1).
+    pub gray: Vec<f32>,
+    /// Cameras dropped (no frame or no plate).
+    pub missing: Vec<String>,
+}
+
+fn rgba_words(image: &RgbaImage) -> impl Iterator<Item = u32> + '_ {
+    image
+        .rgba
+        .chunks_exact(4)
+        .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+}
+
+/// Undistorts and packs the views that have both a frame and a plate.
+///
+/// # Errors
+/// Size mismatches, or fewer than two usable views.
+pub fn pack_frame_set(
+    rig: &Rig,
+    images: &[Option<RgbaImage>],
+    plates: &[Option<RgbaImage>],
+) -> Result<PackedFrameSet, ReconstructError> {
+    let mut without_plate = Vec::new();
+    let usable: Vec<Option<RgbaImage>> = rig
+        .cameras
+        .iter()
+        .enumerate()
+        .map(|(i, camera)| {
+            let image = images.get(i).cloned().flatten()?;
+            if plates.get(i).and_then(Option::as_ref).is_none() {
+                without_plate.push(camera.id.clone());
+                return None;
+            }
+            Some(image)
+        })
+        .collect();
+    if !without_plate.is_empty() {
+        tracing::warn!(cameras = ?without_plate, "no clean plate: camera left out of the foreground");
+    }
+    let (views, mut missing) = prepare_views(rig, &usable)?;
+    if views.len() > FOREGROUND_MAX_VIEWS {
+        return Err(ReconstructError::EmptyRoi(format!(
+            "{} views; the foreground kernels take at most {FOREGROUND_MAX_VIEWS}",
+            views.len()
+        )));
+    }
+    missing.retain(|id| !without_plate.contains(id));
+    missing.extend(without_plate);
+    for view in &views {
+        let camera = &rig.cameras[view.rig_index];
+        if camera.width > MAX_SIDE_PX || camera.height > MAX_SIDE_PX {
+            return Err(ReconstructError::EmptyRoi(format!(
+                "camera {:?} is {}x{}: the foreground kernels take at most {MAX_SIDE_PX} px a side",
+                camera.id, camera.width, camera.height
+            )));
+        }
+    }
+    let plates: Vec<RgbaImage> = views
+        .par_iter()
+        .map(|view| {
+            let camera = &rig.cameras[view.rig_index];
+            match plates.get(view.rig_index).and_then(Option::as_ref) {
+                Some(plate) if plate.width == camera.width && plate.height == camera.height => {
+                    Ok(undistort(camera, plate))
+                }
+                Some(plate) => Err(ReconstructError::ImageSize {
+                    camera: format!("{} (clean plate)", camera.id),
+                    width: camera.width,
+                    height: camera.height,
+                    got_width: plate.width,
+                    got_height: plate.height,
+                }),
+                None => Err(ReconstructError::NotEnoughCameras {
+                    usable: 0,
+                    missing: vec![camera.id.clone()],
+                }),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let mut cameras = Vec::with_capacity(views.len());
+    let mut colors = Vec::new();
+    let mut gray = Vec::new();
+    for view in &views {
+        cameras.push(CameraGpu::new(&view.camera, gray.len() as u32));
+        colors.extend(rgba_words(&view.image));
+        gray.extend(view.image.rgba.chunks_exact(4).map(|p| {
+            (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])) / 255.0
+        }));
+    }
+    for plate in &plates {
+        colors.extend(rgba_words(plate));
+    }
+    Ok(PackedFrameSet {
+        views,
+        cameras,
+        colors,
+        gray,
+        missing,
+    })
+}
+
+/// Kernel uniforms for a packed frame set.
+#[must_use]
+pub fn foreground_params(
+    packed: &PackedFrameSet,
+    roi: &Roi,
+    settings: &ForegroundSettings,
+) -> ForegroundParamsGpu {
+    let centre = nalgebra::center(&roi.0, &roi.1);
+    let mut table = [[NO_VIEW; 4]; FOREGROUND_MAX_VIEWS];
+    let neighbour_settings = ReconstructSettings {
+        max_neighbours: settings.fusion.max_neighbours.min(4),
+        ..settings.fusion.clone()
+    };
+    for (v, row) in table.iter_mut().enumerate().take(packed.views.len()) {
+        for (slot, nb) in
+            row.iter_mut()
+                .zip(neighbours(&packed.views, v, &centre, &neighbour_settings))
+        {
+            *slot = nb;
+        }
+    }
+    ForegroundParamsGpu {
+        counts: [packed.views.len() as u32, 0, 0, settings.max_hull_steps],
+        roi_min: [
+            roi.0.x as f32,
+            roi.0.y as f32,
+            roi.0.z as f32,
+            settings.hull_step_m,
+        ],
+        roi_max: [roi.1.x as f32, roi.1.y as f32, roi.1.z as f32, 0.1],
+        segment: [
+            settings.max_chroma_distortion,
+            settings.min_brightness_ratio,
+            settings.max_brightness_ratio,
+            settings.plate_norm_floor,
+        ],
+        sweep: [
+            settings.min_texture_std,
+            settings.window_dilation_px,
+            settings.depth_step_m,
+            settings.max_depth_below_hull_m,
+        ],
+        offsets: [packed.gray.len() as u32, 0, 0, 0],
+        neighbours: table,
+        cameras: {
+            let mut cameras = [CameraGpu::zeroed(); FOREGROUND_MAX_VIEWS];
+            cameras[..packed.cameras.len()].copy_from_slice(&packed.cameras);
+            cameras
+        },
+    }
+}
+
+/// Binary erosion (`erode`) or dilation with a (2r+1)^2 square, separable;
+/// outside the image counts as background for dilation and is ignored for
+/// erosion.
+fn morph(mask: &[u8], w: usize, h: usize, radius: usize, erode: bool) -> Vec<u8> {
+    fn combine(erode: bool, mut window: impl Iterator<Item = u8>) -> u8 {
+        if erode {
+            u8::from(window.all(|m| m != 0))
+        } else {
+            u8::from(window.any(|m| m != 0))
+        }
+    }
+    let mut rows = vec![0u8; mask.len()];
+    for y in 0..h {
+        let row = &mask[y * w..(y + 1) * w];
+        for x in 0..w {
+            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(w - 1));
+            rows[y * w + x] = combine(erode, row[lo..=hi].iter().copied());
+        }
+    }
+    let mut out = vec![0u8; mask.len()];
+    for y in 0..h {
+        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(h - 1));
+        for x in 0..w {
+            out[y * w + x] = combine(erode, (lo..=hi).map(|k| rows[k * w + x]));
+        }
+    }
+    out
+}
+
+/// Cleans one view's raw mask: opening (speckle) then closing (pinholes).
+#[must_use]
+pub fn clean_mask(raw: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let opened = morph(&morph(raw, w, h, 1, true), w, h, 1, false);
+    morph(&morph(&opened, w, h, 1, false), w, h, 1, true)
+}
+
+/// Chamfer (1, sqrt 2) distance, in whole pixels, from each pixel to the
+/// nearest set pixel of `mask` (0 on it); an image without set pixels gets
+/// its diagonal everywhere.
+#[must_use]
+pub fn distance_to_mask(mask: &[u8], width: u32, height: u32) -> Vec<u32> {
+    const DIAGONAL: f32 = std::f32::consts::SQRT_2;
+    let (w, h) = (width as usize, height as usize);
+    let far = (width + height) as f32;
+    let mut d: Vec<f32> = mask
+        .iter()
+        .map(|&m| if m != 0 { 0.0 } else { far })
+        .collect();
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let mut best = d[i];
+            if x > 0 {
+                best = best.min(d[i - 1] + 1.0);
+            }
+            if y > 0 {
+                best = best.min(d[i - w] + 1.0);
+                if x > 0 {
+                    best = best.min(d[i - w - 1] + DIAGONAL);
+                }
+                if x + 1 < w {
+                    best = best.min(d[i - w + 1] + DIAGONAL);
+                }
+            }
+            d[i] = best;
+        }
+    }
+    for y in (0..h).rev() {
+        for x in (0..w).rev() {
+            let i = y * w + x;
+            let mut best = d[i];
+            if x + 1 < w {
+                best = best.min(d[i + 1] + 1.0);
+            }
+            if y + 1 < h {
+                best = best.min(d[i + w] + 1.0);
+                if x + 1 < w {
+                    best = best.min(d[i + w + 1] + DIAGONAL);
+                }
+                if x > 0 {
+                    best = best.min(d[i + w - 1] + DIAGONAL);
+                }
+            }
+            d[i] = best;
+        }
+    }
+    // Floor, so the distance never overstates the true Euclidean one by a
+    // whole pixel; the kernel halves it again.
+    d.into_iter().map(|v| v.floor() as u32).collect()
+}
+
+/// Cleans the raw masks of every view, lists the foreground pixels and builds
+/// the hull's distance maps: per pixel, the distance (px) to the dilated
+/// silhouette, 0 inside (packed like the grey frames).
+#[must_use]
+pub fn masks_and_list(
+    cameras: &[CameraGpu],
+    raw: &[u32],
+    hull_dilation_px: u32,
+) -> (Vec<Vec<u8>>, Vec<u32>, Vec<u32>) {
+    let per_view: Vec<(Vec<u8>, Vec<u8>)> = cameras
+        .par_iter()
+        .map(|cam| {
+            let (w, h, offset) = (cam.size[0], cam.size[1], cam.size[2] as usize);
+            let view_raw: Vec<u8> = raw[offset..offset + (w * h) as usize]
+                .iter()
+                .map(|&m| u8::from(m != 0))
+                .collect();
+            let clean = clean_mask(&view_raw, w, h);
+            let dilated = if hull_dilation_px > 0 {
+                morph(
+                    &clean,
+                    w as usize,
+                    h as usize,
+                    hull_dilation_px as usize,
+                    false,
+                )
+            } else {
+                clean.clone()
+            };
+            (clean, dilated)
+        })
+        .collect();
+    let mut list = Vec::new();
+    let mut hull_mask = Vec::with_capacity(raw.len());
+    for (v, (cam, (clean, dilated))) in cameras.iter().zip(&per_view).enumerate() {
+        let w = cam.size[0] as usize;
+        list.extend(
+            clean
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| **m != 0)
+                .map(|(i, _)| encode_pixel(v, (i / w) as u32, (i % w) as u32)),
+        );
+        hull_mask.extend(distance_to_mask(dilated, cam.size[0], cam.size[1]));
+    }
+    let clean = per_view.into_iter().map(|(c, _)| c).collect();
+    (clean, list, hull_mask)
+}
+
+/// Foreground reconstructor: compiled kernels, reused across frame sets.
+pub struct Foreground<'a> {
+    ctx: Option<&'a GpuContext>,
+    kernels: Option<ForegroundKernels>,
+}
+
+/// Everything one run produces.
+#[derive(Debug, Clone)]
+pub struct ForegroundResult {
+    /// The fused foreground cloud.
+    pub cloud: PointCloud,
+    /// Counts and timings.
+    pub report: ForegroundReport,
+    /// Cleaned foreground masks per used view (1 = foreground).
+    pub masks: Vec<Vec<u8>>,
+    /// Rig indices of the used views.
+    pub view_rig_indices: Vec<usize>,
+    /// Per used view, the foreground depth map fusion received.
+    pub depth_maps: Vec<DepthMap>,
+}
+
+impl<'a> Foreground<'a> {
+    /// Compiles the kernels on `ctx`, or uses the CPU reference without one.
+    #[must_use]
+    pub fn new(ctx: Option<&'a GpuContext>) -> Self {
+        Self {
+            ctx,
+            kernels: ctx.map(ForegroundKernels::new),
+        }
+    }
+
+    /// Reconstructs the foreground of one frame set: `images[i]` and
+    /// `plates[i]` are rig camera i's frame and clean plate (or `None`).
+    ///
+    /// # Errors
+    /// Fewer than two usable views, size mismatches, an empty ROI, GPU errors.
+    pub fn run(
+        &self,
+        rig: &Rig,
+        images: &[Option<RgbaImage>],
+        plates: &[Option<RgbaImage>],
+        settings: &ForegroundSettings,
+    ) -> Result<ForegroundResult, ReconstructError> {
+        let started = Instant::now();
+        let roi = match settings.roi {
+            Some(roi) => roi,
+            None => default_roi(rig, 2.5)?,
+        };
+        super::check_roi(&roi)?;
+        let packed = pack_frame_set(rig, images, plates)?;
+        let params = foreground_params(&packed, &roi, settings);
+        let mut report = ForegroundReport {
+            views_used: packed.views.len(),
+            views_missing: packed.missing.clone(),
+            roi: [[roi.0.x, roi.0.y, roi.0.z], [roi.1.x, roi.1.y, roi.1.z]],
+            prepare_ms: started.elapsed().as_secs_f64() * 1e3,
+            ..ForegroundReport::default()
+        };
+        let gpu = match (settings.backend, self.ctx, &self.kernels) {
+            (Backend::Gpu, Some(ctx), Some(kernels)) => {
+                let upload_started = Instant::now();
+                let resident = kernels.upload(ctx, &packed.cameras, &packed.colors, &packed.gray);
+                ctx.wait_idle()?;
+                report.upload_ms = upload_started.elapsed().as_secs_f64() * 1e3;
+                Some((ctx, kernels, resident))
+            }
+            _ => None,
+        };
+        let step_started = Instant::now();
+        let raw = match &gpu {
+            Some((ctx, kernels, resident)) => kernels.segment(ctx, resident, &params)?.0,
+            None => cpu_ref::segment_cpu(&params, &packed.cameras, &packed.colors),
+        };
+        report.segment_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        let step_started = Instant::now();
+        let (masks, list, hull_mask) =
+            masks_and_list(&packed.cameras, &raw, settings.hull_dilation_px);
+        if let Some((ctx, kernels, resident)) = &gpu {
+            kernels.set_mask(ctx, resident, &hull_mask);
+        }
+        report.foreground_pixels = list.len();
+        report.masks_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        let (runs, results) = match &gpu {
+            Some((ctx, kernels, resident)) => {
+                let (runs, results, times) =
+                    kernels.hull_and_sweep(ctx, resident, &params, &list)?;
+                report.hull_ms = times[0];
+                report.sweep_ms = times[1];
+                (runs, results)
+            }
+            None => {
+                let step_started = Instant::now();
+                let runs = cpu_ref::hull_cpu(&params, &packed.cameras, &hull_mask, &list);
+                report.hull_ms = step_started.elapsed().as_secs_f64() * 1e3;
+                let step_started = Instant::now();
+                let results = cpu_ref::sweep_cpu(
+                    &params,
+                    &packed.cameras,
+                    &packed.gray,
+                    &hull_mask,
+                    &list,
+                    &runs,
+                );
+                report.sweep_ms = step_started.elapsed().as_secs_f64() * 1e3;
+                (runs, results)
+            }
+        };
+        report.hull_pixels = runs.iter().filter(|r| r[1] > r[0]).count();
+        report.matched_pixels = results
+            .iter()
+            .filter(|r| r[1] > INVALID_SCORE && r[1] != TEXTURELESS_SCORE)
+            .count();
+        report.textureless_pixels = results.iter().filter(|r| r[1] == TEXTURELESS_SCORE).count();
+        let step_started = Instant::now();
+        let maps = depth_maps(&packed, &list, &results, settings);
+        let cloud = super::fusion::fuse(&packed.views, &maps, &settings.fusion);
+        report.fusion_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        report.points = cloud.len();
+        report.total_ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(
+            points = report.points,
+            foreground_pixels = report.foreground_pixels,
+            total_ms = report.total_ms,
+            "foreground reconstructed"
+        );
+        Ok(ForegroundResult {
+            cloud,
+            report,
+            masks,
+            view_rig_indices: packed.views.iter().map(|v| v.rig_index).collect(),
+            depth_maps: maps,
+        })
+    }
+}
+
+/// Scatters the listed results into per-view depth maps for fusion.
+fn depth_maps(
+    packed: &PackedFrameSet,
+    list: &[u32],
+    results: &[[f32; 2]],
+    settings: &ForegroundSettings,
+) -> Vec<DepthMap> {
+    let mut maps: Vec<DepthMap> = packed
+        .cameras
+        .iter()
+        .map(|c| {
+            let n = (c.size[0] * c.size[1]) as usize;
+            DepthMap {
+                width: c.size[0],
+                height: c.size[1],
+                depth_m: vec![0.0; n],
+                score: vec![INVALID_SCORE; n],
+            }
+        })
+        .collect();
+    for (&packed_pixel, &[depth, score]) in list.iter().zip(results) {
+        let (view, y, x) = decode_pixel(packed_pixel);
+        let map = &mut maps[view];
+        let i = (y * map.width + x) as usize;
+        let score = if score == TEXTURELESS_SCORE && settings.textureless_from_hull {
+            settings.fusion.min_score
+        } else {
+            score
+        };
+        if depth > 0.0 && score > INVALID_SCORE {
+            map.depth_m[i] = depth;
+            map.score[i] = score;
+        }
+    }
+    maps
+}

@@ -1,0 +1,207 @@
+//! The static venue model: reconstructed once, at leisure, from clean
+//! plates (frames of the empty venue, one per camera) with the full
+//! multi-view stereo of [`super::reconstruct`], and cached beside the plates:
+//!
+//! ```text
+//! PLATES/<id>.png     clean plate per camera (or PLATES/plate/<id>.png)
+//! PLATES/venue.ply    the cached venue cloud
+//! PLATES/venue.json   what it was built from: a fingerprint of the rig,
+//!                     the plates and the settings; build time and size
+//! ```
+//!
+//! The cache is used when its fingerprint matches; otherwise (or on request)
+//! it is rebuilt.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{PointCloud, ReconstructError, ReconstructSettings};
+use crate::calibration::Rig;
+use crate::gpu::GpuContext;
+use crate::ingest::RgbaImage;
+
+/// Bumped when the venue reconstruction changes, so old caches are rebuilt.
+const VENUE_FORMAT: u32 = 1;
+
+/// What `venue.json` records.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct VenueManifest {
+    /// Fingerprint of rig, plates and settings (hex).
+    pub fingerprint: String,
+    /// Points in `venue.ply`.
+    pub points: usize,
+    /// Build time, ms.
+    pub build_ms: f64,
+    /// Volume of interest it was built in, [min xyz, max xyz] metres.
+    pub roi: [[f64; 3]; 2],
+}
+
+/// The venue and how it was obtained.
+#[derive(Debug, Clone)]
+pub struct Venue {
+    /// The static cloud.
+    pub cloud: PointCloud,
+    /// Per rig camera, its clean plate (`None` when the folder has none).
+    pub plates: Vec<Option<RgbaImage>>,
+    /// True when it was (re)built now, false when read from the cache.
+    pub rebuilt: bool,
+    /// The manifest.
+    pub manifest: VenueManifest,
+}
+
+/// The folder holding the plates: `dir/plate/` when it exists (a synthetic
+/// capture), else `dir`.
+#[must_use]
+pub fn plates_dir(dir: &Path) -> PathBuf {
+    let nested = dir.join("plate");
+    if nested.is_dir() {
+        nested
+    } else {
+        dir.to_owned()
+    }
+}
+
+/// Loads `<id>.png|jpg` per rig camera from the plates folder.
+///
+/// # Errors
+/// Not a folder, an unreadable image, or fewer than two plates.
+pub fn load_plates(rig: &Rig, dir: &Path) -> Result<Vec<Option<RgbaImage>>, ReconstructError> {
+    let folder = plates_dir(dir);
+    if !folder.is_dir() {
+        return Err(ReconstructError::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "clean-plate folder not found",
+            ),
+        });
+    }
+    let mut plates = Vec::with_capacity(rig.cameras.len());
+    let mut missing = Vec::new();
+    for camera in &rig.cameras {
+        match crate::ingest::find_still(&folder, &camera.id) {
+            Some(path) => plates.push(Some(crate::ingest::load_image(&path).map_err(|e| {
+                ReconstructError::Ply {
+                    path: path.clone(),
+                    reason: format!("clean plate: {e}"),
+                }
+            })?)),
+            None => {
+                missing.push(camera.id.clone());
+                plates.push(None);
+            }
+        }
+    }
+    let found = plates.iter().flatten().count();
+    if found < 2 {
+        return Err(ReconstructError::NotEnoughCameras {
+            usable: found,
+            missing,
+        });
+    }
+    if !missing.is_empty() {
+        tracing::warn!(?missing, folder = %folder.display(), "cameras without a clean plate");
+    }
+    Ok(plates)
+}
+
+/// FNV-1a, 64 bit.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Fingerprint of what a venue is built from.
+#[must_use]
+pub fn fingerprint(
+    rig: &Rig,
+    plates: &[Option<RgbaImage>],
+    settings: &ReconstructSettings,
+) -> String {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    h = fnv1a(h, &VENUE_FORMAT.to_le_bytes());
+    h = fnv1a(h, format!("{rig:?}").as_bytes());
+    h = fnv1a(h, format!("{settings:?}").as_bytes());
+    for plate in plates {
+        match plate {
+            Some(image) => {
+                h = fnv1a(h, &image.width.to_le_bytes());
+                h = fnv1a(h, &image.rgba);
+            }
+            None => h = fnv1a(h, b"none"),
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// Returns the venue of the plates in `dir`: from the cache when it matches
+/// (and `rebuild` is false), else reconstructed now and cached.
+/// `progress(done, total)` follows the build.
+///
+/// # Errors
+/// Unreadable plates, reconstruction errors, an empty venue, cache I/O.
+pub fn venue(
+    ctx: Option<&GpuContext>,
+    rig: &Rig,
+    dir: &Path,
+    settings: &ReconstructSettings,
+    rebuild: bool,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Venue, ReconstructError> {
+    let plates = load_plates(rig, dir)?;
+    let fingerprint = fingerprint(rig, &plates, settings);
+    let ply_path = dir.join("venue.ply");
+    let manifest_path = dir.join("venue.json");
+    if !rebuild {
+        let cached = std::fs::read_to_string(&manifest_path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<VenueManifest>(&text).ok())
+            .filter(|m| m.fingerprint == fingerprint);
+        if let Some(manifest) = cached {
+            match super::ply::read_ply(&ply_path) {
+                Ok(cloud) if cloud.len() == manifest.points => {
+                    tracing::info!(points = cloud.len(), "venue read from cache");
+                    return Ok(Venue {
+                        cloud,
+                        plates,
+                        rebuilt: false,
+                        manifest,
+                    });
+                }
+                _ => {
+                    tracing::warn!(path = %ply_path.display(), "venue cache unreadable; rebuilding")
+                }
+            }
+        } else if manifest_path.exists() {
+            tracing::info!("venue cache is stale (rig, plates or settings changed); rebuilding");
+        }
+    }
+    let started = Instant::now();
+    let (cloud, report) = super::reconstruct_with_progress(ctx, rig, &plates, settings, progress)?;
+    if cloud.is_empty() {
+        return Err(ReconstructError::EmptyRoi(
+            "the clean plates gave no venue points (no texture or no overlap inside the volume of interest)".into(),
+        ));
+    }
+    let manifest = VenueManifest {
+        fingerprint,
+        points: cloud.len(),
+        build_ms: started.elapsed().as_secs_f64() * 1e3,
+        roi: report.roi,
+    };
+    super::ply::write_ply(&cloud, &ply_path)?;
+    let json = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    crate::fsutil::write_atomic(&manifest_path, json.as_bytes()).map_err(|source| {
+        ReconstructError::Io {
+            path: manifest_path.clone(),
+            source,
+        }
+    })?;
+    Ok(Venue {
+        cloud,
+        plates,
+        rebuilt: true,
+        manifest,
+    })
+}
