@@ -166,3 +166,84 @@ fn splat_renderer_gpu_matches_cpu_reference() {
         );
     }
 }
+
+#[test]
+fn foreground_kernels_match_cpu_reference() {
+    use timeslice::reconstruct::foreground::{
+        ForegroundKernels, ForegroundSettings, cpu_ref as fg_cpu, foreground_params,
+        masks_and_list, pack_frame_set,
+    };
+    let ctx = common::gpu();
+    let rig = demo_rig(6, 320, 180);
+    let (images, _) = common::stills(&ctx, &rig, 0.4, 1);
+    let plates = common::plates(&ctx, &rig, Scene::default());
+    let settings = ForegroundSettings {
+        window_dilation_px: 1.0,
+        ..ForegroundSettings::default()
+    };
+    let packed = pack_frame_set(&rig, &images, &plates).unwrap();
+    let params = foreground_params(&packed, &Scene::roi(), &settings);
+    let kernels = ForegroundKernels::new(&ctx);
+    let resident = kernels.upload(&ctx, &packed.cameras, &packed.colors, &packed.gray);
+
+    // segment: the same binary decision on 99.9% of pixels (only pixels
+    // within f32 rounding of a threshold may differ).
+    let (gpu_mask, _) = kernels.segment(&ctx, &resident, &params).unwrap();
+    let cpu_mask = fg_cpu::segment_cpu(&params, &packed.cameras, &packed.colors);
+    let same = gpu_mask.iter().zip(&cpu_mask).filter(|(g, c)| g == c).count();
+    assert!(
+        same as f64 >= 0.999 * cpu_mask.len() as f64,
+        "segment agrees on {same}/{}",
+        cpu_mask.len()
+    );
+    let foreground = cpu_mask.iter().filter(|m| **m != 0).count();
+    assert!(
+        foreground > 2000 && foreground < cpu_mask.len() / 10,
+        "figures and ball found, not the venue: {foreground} px"
+    );
+
+    // hull and sweep on the same list: runs within 1 mm (or 1e-4 relative)
+    // on 99% of pixels; the sweep, given the GPU's runs, within 2 mm and
+    // 0.01 of score on 98% (ties between near-equal NCC peaks may differ).
+    let (_, list, hull_mask) = masks_and_list(&packed.cameras, &cpu_mask, 1);
+    kernels.set_mask(&ctx, &resident, &hull_mask);
+    let (gpu_runs, gpu_result, _) = kernels
+        .hull_and_sweep(&ctx, &resident, &params, &list)
+        .unwrap();
+    let mut params_cpu = params;
+    params_cpu.counts[1] = list.len() as u32;
+    let cpu_runs = fg_cpu::hull_cpu(&params_cpu, &packed.cameras, &hull_mask, &list);
+    let close = |a: f32, b: f32, tol: f32| (a - b).abs() <= tol.max(1e-4 * b.abs());
+    let runs_agree = gpu_runs
+        .iter()
+        .zip(&cpu_runs)
+        .filter(|(g, c)| (0..4).all(|k| close(g[k], c[k], 1e-3)))
+        .count();
+    assert!(
+        runs_agree as f64 >= 0.99 * list.len() as f64,
+        "hull runs agree on {runs_agree}/{}",
+        list.len()
+    );
+    assert!(
+        gpu_runs.iter().filter(|r| r[1] > r[0]).count() as f64 >= 0.9 * list.len() as f64,
+        "most foreground pixels have a hull run"
+    );
+    let cpu_result = fg_cpu::sweep_cpu(
+        &params_cpu,
+        &packed.cameras,
+        &packed.gray,
+        &hull_mask,
+        &list,
+        &gpu_runs,
+    );
+    let sweep_agree = gpu_result
+        .iter()
+        .zip(&cpu_result)
+        .filter(|(g, c)| close(g[0], c[0], 2e-3) && (g[1] - c[1]).abs() <= 0.01)
+        .count();
+    assert!(
+        sweep_agree as f64 >= 0.98 * list.len() as f64,
+        "sweep agrees on {sweep_agree}/{}",
+        list.len()
+    );
+}

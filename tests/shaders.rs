@@ -60,6 +60,22 @@ fn every_shader_validates_and_matches_dispatch_constants() {
             ],
         ),
         (
+            ("reconstruct/foreground.wgsl", "segment"),
+            [
+                timeslice::reconstruct::foreground::kernels::SEGMENT_WORKGROUP_EDGE,
+                timeslice::reconstruct::foreground::kernels::SEGMENT_WORKGROUP_EDGE,
+                1,
+            ],
+        ),
+        (
+            ("reconstruct/foreground.wgsl", "hull"),
+            [timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE, 1, 1],
+        ),
+        (
+            ("reconstruct/foreground.wgsl", "sweep"),
+            [timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE, 1, 1],
+        ),
+        (
             ("render/splat.wgsl", "resolve"),
             [
                 timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE,

@@ -13,8 +13,8 @@ pub mod raycast;
 pub mod scene;
 
 pub use capture::{
-    CaptureManifest, CaptureSettings, SyntheticCapture, TRUTH_SAMPLE_M, Truth, load_truth,
-    write_capture,
+    CaptureManifest, CaptureSettings, PLATE_EXPOSURE, SyntheticCapture, TRUTH_SAMPLE_M, Truth,
+    load_truth, write_capture,
 };
 pub use raycast::{RaycastImage, Raycaster};
 pub use scene::{Scene, demo_rig};
