@@ -225,6 +225,7 @@ fn is_input_error(error: &anyhow::Error) -> bool {
                         | ReconstructError::ImageSize { .. }
                         | ReconstructError::EmptyRoi(_)
                         | ReconstructError::Ply { .. }
+                        | ReconstructError::Plates { .. }
                 )
             )
             || matches!(

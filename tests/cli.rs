@@ -242,3 +242,75 @@ fn reconstruct_then_view_from_json_and_colmap_rigs() {
         "only {fraction:.2} of {inside} in-volume pixels resemble the real view"
     );
 }
+
+#[test]
+fn reconstruct_with_background_builds_then_reuses_the_venue() {
+    let dir = tempfile::tempdir().unwrap();
+    write_small_capture(dir.path());
+    let capture = dir.path().to_str().unwrap();
+    let rig = dir.path().join("rig.json");
+    let frames = dir.path().join("frames");
+    let fg = dir.path().join("fg.ply");
+    let args = |out: &Path| {
+        vec![
+            "reconstruct".to_owned(),
+            "--rig".to_owned(),
+            rig.to_str().unwrap().to_owned(),
+            "--images".to_owned(),
+            frames.to_str().unwrap().to_owned(),
+            "--out".to_owned(),
+            out.to_str().unwrap().to_owned(),
+            "--background".to_owned(),
+            capture.to_owned(),
+            "--roi=-3,-3,-0.05,3,3,2.2".to_owned(),
+        ]
+    };
+    // A missing plate folder is bad input, named.
+    let mut missing = args(&fg);
+    missing[8] = "/nonexistent-plates".to_owned();
+    let refs: Vec<&str> = missing.iter().map(String::as_str).collect();
+    assert_bad_input(&timeslice(&refs), &["/nonexistent-plates"]);
+    // First run builds and caches the venue, and writes venue + foreground.
+    let all = dir.path().join("all.ply");
+    let first: Vec<String> = args(&all);
+    let refs: Vec<&str> = first.iter().map(String::as_str).collect();
+    let out = timeslice(&refs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("venue: built"), "{stdout}");
+    assert!(dir.path().join("venue.ply").exists() && dir.path().join("venue.json").exists());
+    // Second run reads the cache; --foreground-only writes the players alone.
+    let mut second = args(&fg);
+    second.push("--foreground-only".to_owned());
+    let refs: Vec<&str> = second.iter().map(String::as_str).collect();
+    let out = timeslice(&refs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("from the cache"), "{stdout}");
+    let fg_cloud = timeslice::reconstruct::ply::read_ply(&fg).unwrap();
+    let all_cloud = timeslice::reconstruct::ply::read_ply(&all).unwrap();
+    assert!(fg_cloud.len() > 1000 && fg_cloud.len() < all_cloud.len() / 4);
+    // Scored against the foreground truth.
+    let out = timeslice(&[
+        "evaluate",
+        "--capture",
+        capture,
+        "--cloud",
+        fg.to_str().unwrap(),
+        "--foreground",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("F@2cm"));
+}

@@ -37,7 +37,10 @@ fn run(dir: &std::path::Path, drop_camera: Option<usize>) -> Metrics {
     let result = Foreground::new(Some(&ctx))
         .run(&rig, &images, &plates, &settings)
         .unwrap();
-    assert_eq!(result.report.views_used, 8 - usize::from(drop_camera.is_some()));
+    assert_eq!(
+        result.report.views_used,
+        8 - usize::from(drop_camera.is_some())
+    );
     let truth = load_truth(dir).unwrap();
     let metrics = evaluate(
         &result.cloud.positions_in_world,
@@ -55,10 +58,18 @@ fn foreground_matches_the_true_players_and_ball() {
     // Measured 0.904 (F@2cm), 0.642 (F@1cm), 6.6 mm; issue 3 asks 0.9 / 0.75 / 10 mm.
     let all = run(dir.path(), None);
     assert!(all.f_score_2cm >= 0.88, "F@2cm {:.3}", all.f_score_2cm);
-    assert!(all.accuracy_median_m <= 0.01, "accuracy {:.4} m", all.accuracy_median_m);
+    assert!(
+        all.accuracy_median_m <= 0.01,
+        "accuracy {:.4} m",
+        all.accuracy_median_m
+    );
     // One camera missing from the frame set: still a usable foreground.
     let seven = run(dir.path(), Some(3));
-    assert!(seven.f_score_2cm >= 0.8, "F@2cm without cam3 {:.3}", seven.f_score_2cm);
+    assert!(
+        seven.f_score_2cm >= 0.8,
+        "F@2cm without cam3 {:.3}",
+        seven.f_score_2cm
+    );
 }
 
 #[test]
@@ -91,7 +102,12 @@ fn foreground_bad_input_is_named_not_panicked() {
     assert!(err.to_string().contains("cam1"), "{err}");
     // A plate of the wrong size.
     let mut plates = common::plates(&ctx, &rig, Scene::default());
-    plates[2] = common::plates(&ctx, &timeslice::synth::demo_rig(4, 80, 45), Scene::default())[2].clone();
+    plates[2] = common::plates(
+        &ctx,
+        &timeslice::synth::demo_rig(4, 80, 45),
+        Scene::default(),
+    )[2]
+    .clone();
     let err = fg.run(&rig, &images, &plates, &settings).unwrap_err();
     assert!(err.to_string().contains("cam2 (clean plate)"), "{err}");
 }

@@ -190,7 +190,11 @@ fn foreground_kernels_match_cpu_reference() {
     // within f32 rounding of a threshold may differ).
     let (gpu_mask, _) = kernels.segment(&ctx, &resident, &params).unwrap();
     let cpu_mask = fg_cpu::segment_cpu(&params, &packed.cameras, &packed.colors);
-    let same = gpu_mask.iter().zip(&cpu_mask).filter(|(g, c)| g == c).count();
+    let same = gpu_mask
+        .iter()
+        .zip(&cpu_mask)
+        .filter(|(g, c)| g == c)
+        .count();
     assert!(
         same as f64 >= 0.999 * cpu_mask.len() as f64,
         "segment agrees on {same}/{}",

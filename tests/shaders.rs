@@ -69,11 +69,19 @@ fn every_shader_validates_and_matches_dispatch_constants() {
         ),
         (
             ("reconstruct/foreground.wgsl", "hull"),
-            [timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE, 1, 1],
+            [
+                timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE,
+                1,
+                1,
+            ],
         ),
         (
             ("reconstruct/foreground.wgsl", "sweep"),
-            [timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE, 1, 1],
+            [
+                timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE,
+                1,
+                1,
+            ],
         ),
         (
             ("render/splat.wgsl", "resolve"),

@@ -67,6 +67,14 @@ pub enum ReconstructError {
     /// The volume of interest is empty or seen by too few cameras.
     #[error("volume of interest is empty: {0}")]
     EmptyRoi(String),
+    /// The clean plates cannot be used.
+    #[error("clean plates {dir}: {reason}")]
+    Plates {
+        /// The folder given.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// GPU failure.
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),

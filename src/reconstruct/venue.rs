@@ -68,12 +68,9 @@ pub fn plates_dir(dir: &Path) -> PathBuf {
 pub fn load_plates(rig: &Rig, dir: &Path) -> Result<Vec<Option<RgbaImage>>, ReconstructError> {
     let folder = plates_dir(dir);
     if !folder.is_dir() {
-        return Err(ReconstructError::Io {
-            path: dir.to_owned(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "clean-plate folder not found",
-            ),
+        return Err(ReconstructError::Plates {
+            dir: dir.to_owned(),
+            reason: "not a folder".into(),
         });
     }
     let mut plates = Vec::with_capacity(rig.cameras.len());
@@ -81,9 +78,9 @@ pub fn load_plates(rig: &Rig, dir: &Path) -> Result<Vec<Option<RgbaImage>>, Reco
     for camera in &rig.cameras {
         match crate::ingest::find_still(&folder, &camera.id) {
             Some(path) => plates.push(Some(crate::ingest::load_image(&path).map_err(|e| {
-                ReconstructError::Ply {
-                    path: path.clone(),
-                    reason: format!("clean plate: {e}"),
+                ReconstructError::Plates {
+                    dir: folder.clone(),
+                    reason: e.to_string(),
                 }
             })?)),
             None => {
@@ -94,9 +91,11 @@ pub fn load_plates(rig: &Rig, dir: &Path) -> Result<Vec<Option<RgbaImage>>, Reco
     }
     let found = plates.iter().flatten().count();
     if found < 2 {
-        return Err(ReconstructError::NotEnoughCameras {
-            usable: found,
-            missing,
+        return Err(ReconstructError::Plates {
+            dir: folder,
+            reason: format!(
+                "{found} clean plate(s) <id>.png|jpg for the rig's cameras (need at least 2); missing: {missing:?}"
+            ),
         });
     }
     if !missing.is_empty() {

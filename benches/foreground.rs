@@ -1,0 +1,100 @@
+//! Per-frame-set foreground reconstruction against clean plates (issue 3's
+//! speed target: 8 cameras at 640x360 in <= 1 s on lavapipe).
+//!
+//! Configurations: 8 cameras at 640x360 (the target), then the scaling with
+//! camera count (4, 16 at 360p) and resolution (8 at 1280x720). Each
+//! iteration prints the per-kernel split (segment, mask clean-up, hull,
+//! sweep, fusion). `BENCH_SMOKE=1` runs only 4 cameras at 160x90.
+
+#![allow(missing_docs)] // criterion_group! generates undocumented functions
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use timeslice::gpu::GpuContext;
+use timeslice::ingest::RgbaImage;
+use timeslice::reconstruct::foreground::{Foreground, ForegroundSettings};
+use timeslice::synth::{PLATE_EXPOSURE, Raycaster, Scene, demo_rig};
+
+fn render_all(
+    ctx: &GpuContext,
+    rig: &timeslice::calibration::Rig,
+    primitives: &[timeslice::gpu::gpu_types::PrimitiveGpu],
+    exposure: f32,
+) -> Vec<Option<RgbaImage>> {
+    let raycaster = Raycaster::new(ctx);
+    rig.cameras
+        .iter()
+        .map(|camera| {
+            let mut image = raycaster.render(ctx, camera, primitives, 2).ok()?;
+            for p in image.rgba.chunks_exact_mut(4) {
+                for c in &mut p[..3] {
+                    *c = (f32::from(*c) * exposure).round() as u8;
+                }
+            }
+            Some(RgbaImage {
+                width: image.width,
+                height: image.height,
+                rgba: Arc::new(image.rgba),
+            })
+        })
+        .collect()
+}
+
+fn bench_foreground(c: &mut Criterion) {
+    let smoke = std::env::var_os("BENCH_SMOKE").is_some();
+    let Ok(ctx) = GpuContext::new() else {
+        eprintln!("no GPU adapter: run scripts/setup.sh");
+        return;
+    };
+    let configs: &[(u32, u32)] = if smoke {
+        &[(4, 160)]
+    } else {
+        &[(8, 640), (4, 640), (16, 640), (8, 1280)]
+    };
+    let scene = Scene::default();
+    let foreground = Foreground::new(Some(&ctx));
+    let settings = ForegroundSettings {
+        roi: Some(Scene::roi()),
+        ..ForegroundSettings::default()
+    };
+    let mut group = c.benchmark_group("foreground");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(1))
+        .measurement_time(Duration::from_secs(2));
+    for &(cameras, width) in configs {
+        let height = width * 9 / 16;
+        let rig = demo_rig(cameras, width, height);
+        let images = render_all(&ctx, &rig, &scene.primitives_at(0.3), 1.0);
+        let plates = render_all(&ctx, &rig, &scene.static_primitives(), PLATE_EXPOSURE);
+        group.throughput(Throughput::Elements(u64::from(cameras)));
+        group.bench_function(format!("{cameras}cams_{width}x{height}"), |b| {
+            b.iter(|| {
+                let Ok(result) = foreground.run(&rig, &images, &plates, &settings) else {
+                    return 0;
+                };
+                let r = &result.report;
+                eprintln!(
+                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + fusion {:.0}; {} fg px, {} points",
+                    r.total_ms,
+                    r.prepare_ms,
+                    r.upload_ms,
+                    r.segment_ms,
+                    r.masks_ms,
+                    r.hull_ms,
+                    r.sweep_ms,
+                    r.fusion_ms,
+                    r.foreground_pixels,
+                    r.points
+                );
+                result.cloud.len()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_foreground);
+criterion_main!(benches);
