@@ -70,7 +70,7 @@ const WINDOW_TAPS: i32 = 9;
 const MIN_WINDOW_TAPS: i32 = 5;
 const BISECTIONS: u32 = 5u;
 // How far behind the first run's front a second run is looked for, m.
-const SECOND_RUN_REACH_M: f32 = 1.0;
+const SECOND_RUN_REACH_M: f32 = 0.5;
 const MAX_SWEEP_SAMPLES: u32 = 96u;
 // Fine samples each side of the coarse best, a quarter step apart.
 const FINE_SAMPLES: i32 = 3;
@@ -85,26 +85,44 @@ fn unpack_rgb(c: u32) -> vec3<f32> {
     return vec3<f32>(f32(c & 255u), f32((c >> 8u) & 255u), f32((c >> 16u) & 255u)) / 255.0;
 }
 
+// The workgroup's 16x16 pixels plus a 1-pixel border, frame and plate,
+// loaded once (each pixel's 3x3 mean then reads the tile, not the buffer).
+const TILE_SIDE: u32 = 18u;
+var<workgroup> tile_frame: array<vec3<f32>, 324>;
+var<workgroup> tile_plate: array<vec3<f32>, 324>;
+
 @compute @workgroup_size(16, 16, 1)
-fn segment(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn segment(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    // gid.z is the same for the whole workgroup: a uniform exit.
     if gid.z >= params.counts.x {
         return;
     }
     let cam = params.cams[gid.z];
     let w = i32(cam.size.x);
     let h = i32(cam.size.y);
+    let corner = vec2<i32>(wid.xy * 16u) - vec2<i32>(1);
+    for (var k = lid.y * 16u + lid.x; k < TILE_SIDE * TILE_SIDE; k = k + 256u) {
+        let x = clamp(corner.x + i32(k % TILE_SIDE), 0, w - 1);
+        let y = clamp(corner.y + i32(k / TILE_SIDE), 0, h - 1);
+        let i = cam.size.z + u32(y * w + x);
+        tile_frame[k] = unpack_rgb(colors[i]);
+        tile_plate[k] = unpack_rgb(colors[params.offsets.x + i]);
+    }
+    workgroupBarrier();
     if i32(gid.x) >= w || i32(gid.y) >= h {
         return;
     }
     var frame = vec3<f32>(0.0);
     var plate = vec3<f32>(0.0);
-    for (var dy = -1; dy <= 1; dy = dy + 1) {
-        for (var dx = -1; dx <= 1; dx = dx + 1) {
-            let x = clamp(i32(gid.x) + dx, 0, w - 1);
-            let y = clamp(i32(gid.y) + dy, 0, h - 1);
-            let i = cam.size.z + u32(y * w + x);
-            frame = frame + unpack_rgb(colors[i]);
-            plate = plate + unpack_rgb(colors[params.offsets.x + i]);
+    for (var dy = 0u; dy < 3u; dy = dy + 1u) {
+        for (var dx = 0u; dx < 3u; dx = dx + 1u) {
+            let k = (lid.y + dy) * TILE_SIDE + lid.x + dx;
+            frame = frame + tile_frame[k];
+            plate = plate + tile_plate[k];
         }
     }
     frame = frame / 9.0;

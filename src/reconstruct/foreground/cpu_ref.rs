@@ -13,7 +13,7 @@ const WINDOW_RADIUS: i32 = 1;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
 const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
 const BISECTIONS: u32 = 5;
-const SECOND_RUN_REACH_M: f32 = 1.0;
+const SECOND_RUN_REACH_M: f32 = 0.5;
 const MAX_SWEEP_SAMPLES: u32 = 96;
 const MIN_WINDOW_TAPS: i32 = 5;
 
@@ -201,7 +201,6 @@ impl Views<'_> {
         runs
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn score_at(&self, view: usize, pixel: Vec2, depth: f32, window: &RefWindow) -> f32 {
         let r = &self.cams[view];
         let origin = r.centre_in_world();

@@ -426,44 +426,94 @@ pub fn masks_and_list(
     raw: &[u32],
     hull_dilation_px: u32,
 ) -> (Vec<Vec<u8>>, Vec<u32>, Vec<u32>) {
-    let per_view: Vec<(Vec<u8>, Vec<u8>)> = cameras
+    let per_view: Vec<(Vec<u8>, Vec<u32>, Vec<u32>)> = cameras
         .par_iter()
-        .map(|cam| {
-            let (w, h, offset) = (cam.size[0], cam.size[1], cam.size[2] as usize);
-            let view_raw: Vec<u8> = raw[offset..offset + (w * h) as usize]
-                .iter()
-                .map(|&m| u8::from(m != 0))
-                .collect();
-            let clean = clean_mask(&view_raw, w, h);
-            let dilated = if hull_dilation_px > 0 {
-                morph(
-                    &clean,
-                    w as usize,
-                    h as usize,
-                    hull_dilation_px as usize,
-                    false,
-                )
-            } else {
-                clean.clone()
-            };
-            (clean, dilated)
+        .enumerate()
+        .map(|(v, cam)| {
+            let (w, h, offset) = (
+                cam.size[0] as usize,
+                cam.size[1] as usize,
+                cam.size[2] as usize,
+            );
+            view_masks(
+                v,
+                &raw[offset..offset + w * h],
+                w,
+                h,
+                hull_dilation_px as usize,
+            )
         })
         .collect();
+    let mut masks = Vec::with_capacity(per_view.len());
     let mut list = Vec::new();
     let mut hull_mask = Vec::with_capacity(raw.len());
-    for (v, (cam, (clean, dilated))) in cameras.iter().zip(&per_view).enumerate() {
-        let w = cam.size[0] as usize;
-        list.extend(
-            clean
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| **m != 0)
-                .map(|(i, _)| encode_pixel(v, (i / w) as u32, (i % w) as u32)),
-        );
-        hull_mask.extend(distance_to_mask(dilated, cam.size[0], cam.size[1]));
+    for (clean, view_list, distance) in per_view {
+        masks.push(clean);
+        list.extend(view_list);
+        hull_mask.extend(distance);
     }
-    let clean = per_view.into_iter().map(|(c, _)| c).collect();
-    (clean, list, hull_mask)
+    (masks, list, hull_mask)
+}
+
+/// One view's clean mask, listed pixels and hull distance map. The work is
+/// done on the bounding box of the raw foreground plus a margin (the
+/// morphology and dilation cannot reach beyond it); outside it the distance
+/// is the distance to the box, a lower bound of the true one (safe for the
+/// hull's strides).
+fn view_masks(
+    view: usize,
+    raw: &[u32],
+    w: usize,
+    h: usize,
+    hull_dilation_px: usize,
+) -> (Vec<u8>, Vec<u32>, Vec<u32>) {
+    let mut clean = vec![0u8; w * h];
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (i, _) in raw.iter().enumerate().filter(|(_, m)| **m != 0) {
+        let (x, y) = (i % w, i / w);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    if x0 == usize::MAX {
+        return (clean, Vec::new(), vec![(w + h) as u32; w * h]);
+    }
+    let margin = 4 + hull_dilation_px;
+    let (cx0, cy0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+    let (cx1, cy1) = ((x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
+    let (cw, ch) = (cx1 - cx0 + 1, cy1 - cy0 + 1);
+    let crop: Vec<u8> = (cy0..=cy1)
+        .flat_map(|y| {
+            raw[y * w + cx0..=y * w + cx1]
+                .iter()
+                .map(|&m| u8::from(m != 0))
+        })
+        .collect();
+    let crop_clean = clean_mask(&crop, cw as u32, ch as u32);
+    let dilated = if hull_dilation_px > 0 {
+        morph(&crop_clean, cw, ch, hull_dilation_px, false)
+    } else {
+        crop_clean.clone()
+    };
+    let crop_distance = distance_to_mask(&dilated, cw as u32, ch as u32);
+    let mut list = Vec::new();
+    let mut distance = vec![0u32; w * h];
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if (cx0..=cx1).contains(&x) && (cy0..=cy1).contains(&y) {
+                let k = (y - cy0) * cw + (x - cx0);
+                clean[i] = crop_clean[k];
+                distance[i] = crop_distance[k];
+                if crop_clean[k] != 0 {
+                    list.push(encode_pixel(view, y as u32, x as u32));
+                }
+            } else {
+                let dx = cx0.saturating_sub(x).max(x.saturating_sub(cx1)) as f32;
+                let dy = cy0.saturating_sub(y).max(y.saturating_sub(cy1)) as f32;
+                distance[i] = (dx.hypot(dy).floor() as u32).max(1);
+            }
+        }
+    }
+    (clean, list, distance)
 }
 
 /// Foreground reconstructor: compiled kernels, reused across frame sets.
@@ -636,4 +686,43 @@ fn depth_maps(
         }
     }
     maps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cropped_masks_match_the_whole_image_and_bound_the_distance() {
+        let (w, h) = (97usize, 61usize);
+        let mut raw = vec![0u32; w * h];
+        // A blob, a one-pixel speckle (opened away), a hole (closed).
+        for y in 20..40 {
+            for x in 30..45 {
+                raw[y * w + x] = 1;
+            }
+        }
+        raw[30 * w + 37] = 0;
+        raw[5 * w + 90] = 1;
+        let camera = CameraGpu {
+            cam_from_world_rows: [[0.0; 4]; 3],
+            intrinsics: [1.0; 4],
+            size: [w as u32, h as u32, 0, 0],
+        };
+        let (masks, list, distance) = masks_and_list(&[camera], &raw, 1);
+        let full_raw: Vec<u8> = raw.iter().map(|&m| u8::from(m != 0)).collect();
+        let full_clean = clean_mask(&full_raw, w as u32, h as u32);
+        let full_distance =
+            distance_to_mask(&morph(&full_clean, w, h, 1, false), w as u32, h as u32);
+        assert_eq!(masks[0], full_clean);
+        assert_eq!(masks[0][5 * w + 90], 0, "speckle removed");
+        assert_eq!(masks[0][30 * w + 37], 1, "hole closed");
+        assert_eq!(list.len(), full_clean.iter().filter(|m| **m != 0).count());
+        assert_eq!(decode_pixel(list[0]), (0, 20, 30));
+        for (i, (&d, &f)) in distance.iter().zip(&full_distance).enumerate() {
+            assert!(d <= f && (d == 0) == (f == 0), "pixel {i}: {d} vs {f}");
+        }
+        // Far from the blob the bound still lets the hull stride.
+        assert!(distance[60 * w] >= 20);
+    }
 }
