@@ -184,7 +184,7 @@ fn foreground_kernels_match_cpu_reference() {
     let packed = pack_frame_set(&rig, &images, &plates).unwrap();
     let params = foreground_params(&packed, &Scene::roi(), &settings);
     let kernels = ForegroundKernels::new(&ctx);
-    let resident = kernels.upload(&ctx, &packed.cameras, &packed.colors, &packed.gray);
+    let resident = kernels.upload(&ctx, &packed.cameras, &packed.colors, &packed.quads);
 
     // segment: the same binary decision on 99.9% of pixels (only pixels
     // within f32 rounding of a threshold may differ).
@@ -235,7 +235,7 @@ fn foreground_kernels_match_cpu_reference() {
     let cpu_result = fg_cpu::sweep_cpu(
         &params_cpu,
         &packed.cameras,
-        &packed.gray,
+        &packed.quads,
         &hull_mask,
         &list,
         &gpu_runs,

@@ -17,9 +17,11 @@ const SECOND_RUN_REACH_M: f32 = 0.5;
 const MAX_SWEEP_SAMPLES: u32 = 96;
 const MIN_WINDOW_TAPS: i32 = 5;
 
-/// The reference window of one pixel.
+const CHANNELS: usize = 1;
+
+/// The reference window of one pixel (per channel, mean-centred).
 struct RefWindow {
-    centered: [f32; WINDOW_TAPS],
+    centered: [f32; CHANNELS * WINDOW_TAPS],
     inside: [bool; WINDOW_TAPS],
     taps: f32,
     norm: f32,
@@ -83,9 +85,34 @@ pub fn segment_cpu(
 struct Views<'a> {
     params: &'a ForegroundParamsGpu,
     cams: Vec<Cam<'a>>,
+    quads: &'a [u32],
 }
 
 impl Views<'_> {
+    fn quad_at(&self, view: usize, x: i32, y: i32, plane: usize) -> u32 {
+        let cam = &self.cams[view];
+        let cx = x.clamp(0, cam.width() as i32 - 1) as usize;
+        let cy = y.clamp(0, cam.height() as i32 - 1) as usize;
+        self.quads[plane * self.params.offsets[0] as usize
+            + cam.gpu.size[2] as usize
+            + cy * cam.width() as usize
+            + cx]
+    }
+
+    fn texel(&self, view: usize, x: i32, y: i32, plane: usize) -> f32 {
+        (self.quad_at(view, x, y, plane) & 255) as f32 / 255.0
+    }
+
+    fn bilinear(&self, view: usize, p: Vec2, plane: usize) -> f32 {
+        let base = p.floor();
+        let f = p - base;
+        let q = self.quad_at(view, base.x as i32, base.y as i32, plane);
+        let mix = |a: f32, b: f32, t: f32| a * (1.0 - t) + b * t;
+        let top = mix((q & 255) as f32, ((q >> 8) & 255) as f32, f.x);
+        let bottom = mix(((q >> 16) & 255) as f32, (q >> 24) as f32, f.x);
+        mix(top, bottom, f.y) / 255.0
+    }
+
     fn outside_step(&self, mask: &[u32], point: Vec3, skip: usize) -> f32 {
         let mut step = 0.0f32;
         for (v, cam) in self.cams.iter().enumerate() {
@@ -231,20 +258,23 @@ impl Views<'_> {
             if (p0 - reach).cmplt(Vec2::ZERO).any() || (p0 + reach).cmpgt(limit).any() {
                 continue;
             }
-            let (mut sum, mut sum_sq, mut cov) = (0.0f32, 0.0f32, 0.0f32);
+            let (mut sum, mut sum_sq, mut cov) = (Vec3::ZERO, 0.0f32, 0.0f32);
             for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
                 for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
                     let tap = ((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize;
                     if !window.inside[tap] {
                         continue;
                     }
-                    let v = nb.bilinear(p0 + i as f32 * du + j as f32 * dv);
-                    sum += v;
-                    sum_sq += v * v;
-                    cov += v * window.centered[tap];
+                    let at = p0 + i as f32 * du + j as f32 * dv;
+                    for c in 0..CHANNELS {
+                        let v = self.bilinear(nb_index as usize, at, c);
+                        sum[c] += v;
+                        sum_sq += v * v;
+                        cov += v * window.centered[c * WINDOW_TAPS + tap];
+                    }
                 }
             }
-            let var_nb = (sum_sq - sum * sum / window.taps).max(0.0);
+            let var_nb = (sum_sq - sum.dot(sum) / window.taps).max(0.0);
             let ncc = if var_nb > 1e-10 {
                 cov / (window.norm * var_nb.sqrt())
             } else {
@@ -272,12 +302,12 @@ impl Views<'_> {
         let r = &self.cams[view];
         let dilation = self.params.sweep[1] as i32;
         let mut window = RefWindow {
-            centered: [0.0; WINDOW_TAPS],
+            centered: [0.0; CHANNELS * WINDOW_TAPS],
             inside: [false; WINDOW_TAPS],
             taps: 0.0,
             norm: 0.0,
         };
-        let mut sum = 0.0f32;
+        let mut sum = Vec3::ZERO;
         for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
             for k in -WINDOW_RADIUS..=WINDOW_RADIUS {
                 let tx = (x as i32 + k * dilation).clamp(0, r.width() as i32 - 1);
@@ -285,12 +315,18 @@ impl Views<'_> {
                 let tap = ((j + WINDOW_RADIUS) * WINDOW_SIDE + k + WINDOW_RADIUS) as usize;
                 let index = r.gpu.size[2] as usize + ty as usize * r.width() as usize + tx as usize;
                 let inside = mask[index] == 0;
-                let v = r.gray_clamped(tx, ty);
                 window.inside[tap] = inside;
-                window.centered[tap] = if inside { v } else { 0.0 };
                 if inside {
-                    sum += v;
                     window.taps += 1.0;
+                }
+                for c in 0..CHANNELS {
+                    let v = if inside {
+                        self.texel(view, tx, ty, c)
+                    } else {
+                        0.0
+                    };
+                    window.centered[c * WINDOW_TAPS + tap] = v;
+                    sum[c] += v;
                 }
             }
         }
@@ -299,11 +335,18 @@ impl Views<'_> {
         }
         let mean = sum / window.taps;
         let mut sq = 0.0f32;
-        for (v, inside) in window.centered.iter_mut().zip(window.inside) {
-            *v = if inside { *v - mean } else { 0.0 };
-            sq += *v * *v;
+        for c in 0..CHANNELS {
+            for m in 0..WINDOW_TAPS {
+                let i = c * WINDOW_TAPS + m;
+                window.centered[i] = if window.inside[m] {
+                    window.centered[i] - mean[c]
+                } else {
+                    0.0
+                };
+                sq += window.centered[i] * window.centered[i];
+            }
         }
-        if (sq / window.taps).sqrt() < self.params.sweep[0] {
+        if (sq / (window.taps * CHANNELS as f32)).sqrt() < self.params.sweep[0] {
             return [runs[0], TEXTURELESS_SCORE];
         }
         window.norm = sq.sqrt();
@@ -352,15 +395,16 @@ impl Views<'_> {
 fn views<'a>(
     params: &'a ForegroundParamsGpu,
     cameras: &'a [CameraGpu],
-    gray: &'a [f32],
+    quads: &'a [u32],
 ) -> Views<'a> {
     let count = (params.counts[0] as usize).min(cameras.len());
     Views {
         params,
         cams: cameras[..count]
             .iter()
-            .map(|gpu| Cam { gpu, gray })
+            .map(|gpu| Cam { gpu, gray: &[] })
             .collect(),
+        quads,
     }
 }
 
@@ -377,17 +421,18 @@ pub fn hull_cpu(
 }
 
 /// `sweep`: (depth, score) of each listed pixel within its hull runs;
-/// `mask` is the hull's distance map (0 inside a silhouette).
+/// `quads` as built by [`super::bilinear_quads`], `mask` is the hull's
+/// distance map (0 inside a silhouette).
 #[must_use]
 pub fn sweep_cpu(
     params: &ForegroundParamsGpu,
     cameras: &[CameraGpu],
-    gray: &[f32],
+    quads: &[u32],
     mask: &[u32],
     pixels: &[u32],
     runs: &[[f32; 4]],
 ) -> Vec<[f32; 2]> {
-    let v = views(params, cameras, gray);
+    let v = views(params, cameras, quads);
     pixels
         .par_iter()
         .zip(runs)

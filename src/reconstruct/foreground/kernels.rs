@@ -27,7 +27,7 @@ pub struct Resident {
     cameras: wgpu::Buffer,
     colors: wgpu::Buffer,
     mask: wgpu::Buffer,
-    gray: wgpu::Buffer,
+    quads: wgpu::Buffer,
     mask_bytes: u64,
     views: Vec<CameraGpu>,
 }
@@ -70,16 +70,17 @@ impl ForegroundKernels {
         }
     }
 
-    /// Uploads cameras, frames + plates (`colors`) and grey frames.
+    /// Uploads cameras, frames + plates (`colors`) and the frames' bilinear
+    /// grey quads.
     #[must_use]
     pub fn upload(
         &self,
         ctx: &GpuContext,
         cameras: &[CameraGpu],
         colors: &[u32],
-        gray: &[f32],
+        quads: &[u32],
     ) -> Resident {
-        let mask_bytes = gray.len() as u64 * 4;
+        let mask_bytes = colors.len() as u64 / 2 * 4;
         Resident {
             cameras: ctx.storage_buffer(
                 "fg cameras",
@@ -92,9 +93,9 @@ impl ForegroundKernels {
                 wgpu::BufferUsages::empty(),
             ),
             mask: ctx.storage_buffer_zeroed("fg mask", mask_bytes),
-            gray: ctx.storage_buffer(
-                "fg grey",
-                bytemuck::cast_slice(gray),
+            quads: ctx.storage_buffer(
+                "fg quads",
+                bytemuck::cast_slice(quads),
                 wgpu::BufferUsages::empty(),
             ),
             mask_bytes,
@@ -120,7 +121,7 @@ impl ForegroundKernels {
                 &resident.cameras,
                 &resident.colors,
                 &resident.mask,
-                &resident.gray,
+                &resident.quads,
                 pixels,
                 runs,
                 result,
@@ -128,7 +129,7 @@ impl ForegroundKernels {
         )
     }
 
-    /// Runs `segment`; returns the raw masks (packed like the grey frames)
+    /// Runs `segment`; returns the raw masks (packed like the frames)
     /// and the kernel time in ms.
     ///
     /// # Errors
