@@ -76,7 +76,9 @@ const WINDOW_TAPS: i32 = 9;
 const CHANNELS: u32 = 1u;
 // Fewest window taps inside the silhouette to attempt matching.
 const MIN_WINDOW_TAPS: i32 = 5;
-const BISECTIONS: u32 = 5u;
+// Spacing factor of the second, wider window tried on plain pixels.
+const WIDE_WINDOW: f32 = 3.0;
+const BISECTIONS: u32 = 4u;
 // How far behind the first run's front a second run is looked for, m.
 const SECOND_RUN_REACH_M: f32 = 0.5;
 const MAX_SWEEP_SAMPLES: u32 = 96u;
@@ -88,6 +90,8 @@ const FINE_SAMPLES: i32 = 3;
 var<private> ref_centered: array<f32, 27>;
 var<private> ref_inside: array<bool, 9>;
 var<private> ref_taps: f32;
+// Tap spacing of this invocation's window, px.
+var<private> window_dilation: f32;
 
 fn unpack_rgb(c: u32) -> vec3<f32> {
     return vec3<f32>(f32(c & 255u), f32((c >> 8u) & 255u), f32((c >> 16u) & 255u)) / 255.0;
@@ -283,7 +287,7 @@ fn bilinear(cam: Camera, p: vec2<f32>, plane: u32) -> f32 {
 fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
     let origin = centre_in_world(ref_cam);
     let point = origin + depth * world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
-    let dilation = params.sweep.y;
+    let dilation = window_dilation;
     let step_x = world_from_cam_dir(ref_cam, vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0)) * depth;
     let step_y = world_from_cam_dir(ref_cam, vec3<f32>(0.0, dilation / ref_cam.intrinsics.y, 0.0)) * depth;
     var best0 = INVALID_SCORE;
@@ -343,21 +347,10 @@ fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: 
     return 0.5 * (best0 + best1);
 }
 
-@compute @workgroup_size(64, 1, 1)
-fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = list_index(gid);
-    if i >= params.counts.y {
-        return;
-    }
-    result[i] = vec2<f32>(0.0, INVALID_SCORE);
-    let runs = hull_runs[i];
-    if runs.y <= runs.x {
-        return;
-    }
-    let p = decode(pixels[i]);
-    let view = p.x;
-    let ref_cam = params.cams[view];
-    let dilation = i32(params.sweep.y);
+// Fills the private reference window of pixel (view, y, x) = p at tap
+// spacing `dilation` px; returns its norm, 0 when too plain (std below
+// sweep.x), -1 when fewer than MIN_WINDOW_TAPS taps are inside the silhouette.
+fn reference_window(ref_cam: Camera, p: vec3<u32>, dilation: i32) -> f32 {
     var sum = vec3<f32>(0.0);
     ref_taps = 0.0;
     for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
@@ -376,7 +369,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if ref_taps < f32(MIN_WINDOW_TAPS) {
-        return;
+        return -1.0;
     }
     let mean = sum / ref_taps;
     var sq = 0.0;
@@ -388,10 +381,40 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if sqrt(sq / (ref_taps * f32(CHANNELS))) < params.sweep.x {
+        return 0.0;
+    }
+    return sqrt(sq);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = list_index(gid);
+    if i >= params.counts.y {
+        return;
+    }
+    result[i] = vec2<f32>(0.0, INVALID_SCORE);
+    let runs = hull_runs[i];
+    if runs.y <= runs.x {
+        return;
+    }
+    let p = decode(pixels[i]);
+    let view = p.x;
+    let ref_cam = params.cams[view];
+    window_dilation = params.sweep.y;
+    var ref_norm = reference_window(ref_cam, p, i32(window_dilation));
+    if ref_norm == 0.0 {
+        // Too plain at this spacing: try a window WIDE_WINDOW times wider
+        // (shading across a plain kit becomes measurable).
+        window_dilation = params.sweep.y * WIDE_WINDOW;
+        ref_norm = reference_window(ref_cam, p, i32(window_dilation));
+    }
+    if ref_norm < 0.0 {
+        return;
+    }
+    if ref_norm == 0.0 {
         result[i] = vec2<f32>(runs.x, TEXTURELESS);
         return;
     }
-    let ref_norm = sqrt(sq);
     let pixel = vec2<f32>(f32(p.z), f32(p.y));
     // Coarse pass at `sweep.z` over the runs, then a fine pass at a quarter
     // of it around the best, then a parabola.

@@ -12,10 +12,11 @@ use crate::reconstruct::cpu_ref::Cam;
 const WINDOW_RADIUS: i32 = 1;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
 const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
-const BISECTIONS: u32 = 5;
+const BISECTIONS: u32 = 4;
 const SECOND_RUN_REACH_M: f32 = 0.5;
 const MAX_SWEEP_SAMPLES: u32 = 96;
 const MIN_WINDOW_TAPS: i32 = 5;
+const WIDE_WINDOW: f32 = 3.0;
 
 const CHANNELS: usize = 1;
 
@@ -25,6 +26,7 @@ struct RefWindow {
     inside: [bool; WINDOW_TAPS],
     taps: f32,
     norm: f32,
+    dilation: f32,
 }
 const FINE_SAMPLES: i32 = 3;
 
@@ -232,7 +234,7 @@ impl Views<'_> {
         let r = &self.cams[view];
         let origin = r.centre_in_world();
         let point = origin + depth * r.world_from_cam_dir(r.ray_in_cam(pixel));
-        let dilation = self.params.sweep[1];
+        let dilation = window.dilation;
         let step_x =
             r.world_from_cam_dir(Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0)) * depth;
         let step_y =
@@ -294,24 +296,30 @@ impl Views<'_> {
         0.5 * (best0 + best1)
     }
 
-    fn sweep_pixel(&self, mask: &[u32], packed: u32, runs: [f32; 4]) -> [f32; 2] {
-        if runs[1] <= runs[0] {
-            return [0.0, INVALID_SCORE];
-        }
-        let (view, y, x) = decode_pixel(packed);
+    /// The reference window at `dilation` px spacing; `norm` is 0 when too
+    /// plain, -1 when too few taps are inside the silhouette.
+    fn reference_window(
+        &self,
+        mask: &[u32],
+        view: usize,
+        x: u32,
+        y: u32,
+        dilation: f32,
+    ) -> RefWindow {
         let r = &self.cams[view];
-        let dilation = self.params.sweep[1] as i32;
         let mut window = RefWindow {
             centered: [0.0; CHANNELS * WINDOW_TAPS],
             inside: [false; WINDOW_TAPS],
             taps: 0.0,
             norm: 0.0,
+            dilation,
         };
+        let step = dilation as i32;
         let mut sum = Vec3::ZERO;
         for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
             for k in -WINDOW_RADIUS..=WINDOW_RADIUS {
-                let tx = (x as i32 + k * dilation).clamp(0, r.width() as i32 - 1);
-                let ty = (y as i32 + j * dilation).clamp(0, r.height() as i32 - 1);
+                let tx = (x as i32 + k * step).clamp(0, r.width() as i32 - 1);
+                let ty = (y as i32 + j * step).clamp(0, r.height() as i32 - 1);
                 let tap = ((j + WINDOW_RADIUS) * WINDOW_SIDE + k + WINDOW_RADIUS) as usize;
                 let index = r.gpu.size[2] as usize + ty as usize * r.width() as usize + tx as usize;
                 let inside = mask[index] == 0;
@@ -331,7 +339,8 @@ impl Views<'_> {
             }
         }
         if window.taps < MIN_WINDOW_TAPS as f32 {
-            return [0.0, INVALID_SCORE];
+            window.norm = -1.0;
+            return window;
         }
         let mean = sum / window.taps;
         let mut sq = 0.0f32;
@@ -346,10 +355,27 @@ impl Views<'_> {
                 sq += window.centered[i] * window.centered[i];
             }
         }
-        if (sq / (window.taps * CHANNELS as f32)).sqrt() < self.params.sweep[0] {
+        if (sq / (window.taps * CHANNELS as f32)).sqrt() >= self.params.sweep[0] {
+            window.norm = sq.sqrt();
+        }
+        window
+    }
+
+    fn sweep_pixel(&self, mask: &[u32], packed: u32, runs: [f32; 4]) -> [f32; 2] {
+        if runs[1] <= runs[0] {
+            return [0.0, INVALID_SCORE];
+        }
+        let (view, y, x) = decode_pixel(packed);
+        let mut window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
+        if window.norm == 0.0 {
+            window = self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW);
+        }
+        if window.norm < 0.0 {
+            return [0.0, INVALID_SCORE];
+        }
+        if window.norm == 0.0 {
             return [runs[0], TEXTURELESS_SCORE];
         }
-        window.norm = sq.sqrt();
         let pixel = Vec2::new(x as f32, y as f32);
         let step = self.params.sweep[2];
         let score = |depth: f32| self.score_at(view, pixel, depth, &window);

@@ -114,7 +114,7 @@ impl Default for ForegroundSettings {
             window_dilation_px: 1.0,
             depth_step_m: 0.015,
             max_depth_below_hull_m: 0.2,
-            textureless_from_hull: true,
+            textureless_from_hull: false,
             fusion: ReconstructSettings {
                 max_neighbours: 4,
                 min_score: 0.3,
