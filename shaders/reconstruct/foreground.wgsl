@@ -80,7 +80,9 @@ const MIN_WINDOW_TAPS: i32 = 5;
 const WIDE_WINDOW: f32 = 3.0;
 const BISECTIONS: u32 = 4u;
 // How far behind the first run's front a second run is looked for, m.
-const SECOND_RUN_REACH_M: f32 = 0.5;
+const SECOND_RUN_REACH_M: f32 = 0.3;
+// Step inside a hull run, in hull steps.
+const INSIDE_STRIDE: f32 = 2.0;
 const MAX_SWEEP_SAMPLES: u32 = 96u;
 // Fine samples each side of the coarse best, a quarter step apart.
 const FINE_SAMPLES: i32 = 3;
@@ -250,7 +252,8 @@ fn hull(@builtin(global_invocation_id) gid: vec3<u32>) {
             break;
         }
         previous = t;
-        t = min(t + max(step, outside / metric), span.y);
+        // Inside the hull: INSIDE_STRIDE steps (the exit is bisected).
+        t = min(t + max(select(step, INSIDE_STRIDE * step, in_run), outside / metric), span.y);
     }
     if in_run {
         if run_count == 0u {

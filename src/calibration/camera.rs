@@ -62,6 +62,9 @@ impl Distortion {
     #[must_use]
     pub fn undistort(self, x_d: f64, y_d: f64) -> (f64, f64) {
         const ITERATIONS: usize = 20;
+        if self.is_zero() {
+            return (x_d, y_d);
+        }
         let (mut x, mut y) = (x_d, y_d);
         for _ in 0..ITERATIONS {
             let r2 = x * x + y * y;

@@ -13,7 +13,8 @@ const WINDOW_RADIUS: i32 = 1;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
 const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
 const BISECTIONS: u32 = 4;
-const SECOND_RUN_REACH_M: f32 = 0.5;
+const SECOND_RUN_REACH_M: f32 = 0.3;
+const INSIDE_STRIDE: f32 = 2.0;
 const MAX_SWEEP_SAMPLES: u32 = 96;
 const MIN_WINDOW_TAPS: i32 = 5;
 const WIDE_WINDOW: f32 = 3.0;
@@ -221,7 +222,8 @@ impl Views<'_> {
                 break;
             }
             previous = t;
-            t = (t + step.max(outside / metric)).min(far);
+            let stride = if in_run { INSIDE_STRIDE * step } else { step };
+            t = (t + stride.max(outside / metric)).min(far);
         }
         if in_run {
             runs[2 * run_count] = start;

@@ -24,6 +24,7 @@ pub mod kernels;
 use std::time::Instant;
 
 use bytemuck::Zeroable;
+use nalgebra::Point3;
 use rayon::prelude::*;
 
 use super::plane_sweep::DepthMap;
@@ -137,6 +138,9 @@ pub struct ForegroundReport {
     pub roi: [[f64; 3]; 2],
     /// Foreground pixels (all views) after clean-up.
     pub foreground_pixels: usize,
+    /// Box around the coarsely carved visual hull, [min xyz, max xyz] m
+    /// (`None`: the silhouettes share no volume).
+    pub carved_box: Option<[[f64; 3]; 2]>,
     /// Listed pixels with a non-empty hull run.
     pub hull_pixels: usize,
     /// Listed pixels matched by the sweep.
@@ -551,6 +555,68 @@ fn view_masks(
     (clean, list, distance)
 }
 
+/// Cell of the coarse carving that bounds the hull's rays, metres.
+const CARVE_CELL_M: f64 = 0.1;
+
+/// Coarse voxel carving on the CPU: cells of `cell_m` in the ROI whose
+/// centre every view that sees it projects within the cell's footprint of
+/// its silhouette (`distance` maps, 0 inside). Returns the box around the
+/// surviving cells grown by one cell, clipped to the ROI, or `None`.
+#[must_use]
+pub fn carve_box(views: &[View], distance: &[u32], roi: &Roi, cell_m: f64) -> Option<Roi> {
+    let counts = (roi.1 - roi.0).map(|e| (e / cell_m).ceil().max(1.0) as usize);
+    let half_diagonal_m = 0.5 * cell_m * 3f64.sqrt();
+    let mut offset = 0usize;
+    let offsets: Vec<usize> = views
+        .iter()
+        .map(|v| {
+            let o = offset;
+            offset += (v.camera.width * v.camera.height) as usize;
+            o
+        })
+        .collect();
+    let occupied = |i: usize, j: usize, k: usize| {
+        let centre =
+            roi.0 + nalgebra::Vector3::new(i as f64 + 0.5, j as f64 + 0.5, k as f64 + 0.5) * cell_m;
+        views.iter().zip(&offsets).all(|(view, &o)| {
+            let camera = &view.camera;
+            let z = (camera.cam_from_world * centre).z;
+            let Some(p) = camera.project(&centre).filter(|_| z > half_diagonal_m) else {
+                return true;
+            };
+            let (x, y) = (p.x.round(), p.y.round());
+            if x < 0.0 || y < 0.0 || x >= f64::from(camera.width) || y >= f64::from(camera.height) {
+                return true;
+            }
+            let footprint_px = camera.fx * half_diagonal_m / (z - half_diagonal_m);
+            let d = distance[o + y as usize * camera.width as usize + x as usize];
+            f64::from(d) <= footprint_px + 1.0
+        })
+    };
+    let cells: Vec<(usize, usize, usize)> = (0..counts.z)
+        .into_par_iter()
+        .flat_map_iter(|k| (0..counts.y).flat_map(move |j| (0..counts.x).map(move |i| (i, j, k))))
+        .filter(|&(i, j, k)| occupied(i, j, k))
+        .collect();
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    for (i, j, k) in &cells {
+        for (a, v) in [*i, *j, *k].into_iter().enumerate() {
+            lo[a] = lo[a].min(v);
+            hi[a] = hi[a].max(v);
+        }
+    }
+    if cells.is_empty() {
+        return None;
+    }
+    let min = Point3::from(nalgebra::Vector3::from_fn(|a, _| {
+        (roi.0[a] + (lo[a] as f64 - 1.0) * cell_m).max(roi.0[a])
+    }));
+    let max = Point3::from(nalgebra::Vector3::from_fn(|a, _| {
+        (roi.0[a] + (hi[a] as f64 + 2.0) * cell_m).min(roi.1[a])
+    }));
+    Some((min, max))
+}
+
 /// Foreground reconstructor: compiled kernels, reused across frame sets.
 pub struct Foreground<'a> {
     ctx: Option<&'a GpuContext>,
@@ -601,7 +667,7 @@ impl<'a> Foreground<'a> {
         };
         super::check_roi(&roi)?;
         let packed = pack_frame_set(rig, images, plates)?;
-        let params = foreground_params(&packed, &roi, settings);
+        let mut params = foreground_params(&packed, &roi, settings);
         let mut report = ForegroundReport {
             views_used: packed.views.len(),
             views_missing: packed.missing.clone(),
@@ -632,6 +698,16 @@ impl<'a> Foreground<'a> {
             kernels.set_mask(ctx, resident, &hull_mask);
         }
         report.foreground_pixels = list.len();
+        // The hull marches only through the box the coarse carving leaves.
+        let carved = carve_box(&packed.views, &hull_mask, &roi, CARVE_CELL_M);
+        report.carved_box = carved.map(|b| [[b.0.x, b.0.y, b.0.z], [b.1.x, b.1.y, b.1.z]]);
+        let list = if let Some(b) = carved {
+            params.roi_min[..3].copy_from_slice(&[b.0.x as f32, b.0.y as f32, b.0.z as f32]);
+            params.roi_max[..3].copy_from_slice(&[b.1.x as f32, b.1.y as f32, b.1.z as f32]);
+            list
+        } else {
+            Vec::new()
+        };
         report.masks_ms = step_started.elapsed().as_secs_f64() * 1e3;
         let (runs, results) = match &gpu {
             Some((ctx, kernels, resident)) => {
