@@ -13,6 +13,8 @@ const WINDOW_RADIUS: i32 = 1;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
 const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
 const BISECTIONS: u32 = 4;
+/// Pixels averaged by `segment`: the pixel and its 4 neighbours (WGSL order).
+const CROSS: [(i32, i32); 5] = [(0, -1), (-1, 0), (0, 0), (1, 0), (0, 1)];
 const SECOND_RUN_REACH_M: f32 = 0.3;
 const INSIDE_STRIDE: f32 = 2.0;
 const MAX_SWEEP_SAMPLES: u32 = 96;
@@ -58,17 +60,15 @@ pub fn segment_cpu(
                 let (px, py) = (index % w, index / w);
                 let mut frame = Vec3::ZERO;
                 let mut plate = Vec3::ZERO;
-                for dy in -1..=1 {
-                    for dx in -1..=1 {
-                        let x = (px + dx).clamp(0, w - 1);
-                        let y = (py + dy).clamp(0, h - 1);
-                        let i = offset + (y * w + x) as usize;
-                        frame += unpack_rgb(colors[i]);
-                        plate += unpack_rgb(colors[plate_offset + i]);
-                    }
+                for (dx, dy) in CROSS {
+                    let x = (px + dx).clamp(0, w - 1);
+                    let y = (py + dy).clamp(0, h - 1);
+                    let i = offset + (y * w + x) as usize;
+                    frame += unpack_rgb(colors[i]);
+                    plate += unpack_rgb(colors[plate_offset + i]);
                 }
-                frame /= 9.0;
-                plate /= 9.0;
+                frame /= 5.0;
+                plate /= 5.0;
                 let plate_sq = plate.dot(plate);
                 let alpha = frame.dot(plate) / plate_sq.max(1e-6);
                 let distortion =

@@ -1,7 +1,8 @@
 //! Per-frame-set reconstruction of the dynamic foreground (players, ball)
 //! against clean plates of the empty venue.
 //!
-//! 1. `segment` (GPU): each view's frame is compared with its clean plate;
+//! 1. `segment` (GPU): each view's frame is compared with its clean plate
+//!    (means over a 5-pixel cross);
 //!    brightness-ratio and chromatic-distortion tests keep shadows and small
 //!    lighting changes in the background.
 //! 2. Mask clean-up (CPU): a 3x3 opening removes speckle, a closing fills
