@@ -94,6 +94,9 @@ pub struct ForegroundSettings {
     pub max_depth_below_hull_m: f32,
     /// Whether textureless pixels take the hull's front depth (checked by fusion).
     pub textureless_from_hull: bool,
+    /// Depths further than this from their 3x3 neighbours' median are
+    /// dropped before fusion, metres (0 = off).
+    pub depth_median_tolerance_m: f32,
     /// Fusion (consistency, voxel) settings; `max_neighbours` also picks
     /// the sweep's neighbours (at most 4).
     pub fusion: ReconstructSettings,
@@ -117,10 +120,12 @@ impl Default for ForegroundSettings {
             depth_step_m: 0.015,
             max_depth_below_hull_m: 0.2,
             textureless_from_hull: false,
+            depth_median_tolerance_m: 0.02,
             fusion: ReconstructSettings {
                 max_neighbours: 4,
                 min_score: 0.3,
                 min_consistent_views: 1,
+                max_reprojection_px: 2.0,
                 ..ReconstructSettings::default()
             },
             backend: Backend::Gpu,
@@ -763,6 +768,39 @@ impl<'a> Foreground<'a> {
     }
 }
 
+/// Drops depths further than `tolerance_m` from the median of their valid
+/// 3x3 neighbours (with at least 3 of them): isolated mismatches.
+fn reject_depth_outliers(map: &mut DepthMap, tolerance_m: f32) {
+    let (w, h) = (map.width as usize, map.height as usize);
+    let source = map.depth_m.clone();
+    let mut window = Vec::with_capacity(9);
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            if source[i] <= 0.0 {
+                continue;
+            }
+            window.clear();
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let d = source[yy * w + xx];
+                    if d > 0.0 {
+                        window.push(d);
+                    }
+                }
+            }
+            if window.len() < 3 {
+                continue;
+            }
+            window.sort_by(f32::total_cmp);
+            if (source[i] - window[window.len() / 2]).abs() > tolerance_m {
+                map.depth_m[i] = 0.0;
+                map.score[i] = INVALID_SCORE;
+            }
+        }
+    }
+}
+
 /// Scatters the listed results into per-view depth maps for fusion.
 fn depth_maps(
     packed: &PackedFrameSet,
@@ -796,6 +834,10 @@ fn depth_maps(
             map.depth_m[i] = depth;
             map.score[i] = score;
         }
+    }
+    if settings.depth_median_tolerance_m > 0.0 {
+        maps.par_iter_mut()
+            .for_each(|map| reject_depth_outliers(map, settings.depth_median_tolerance_m));
     }
     maps
 }
