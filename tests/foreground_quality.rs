@@ -111,3 +111,35 @@ fn foreground_bad_input_is_named_not_panicked() {
     let err = fg.run(&rig, &images, &plates, &settings).unwrap_err();
     assert!(err.to_string().contains("cam2 (clean plate)"), "{err}");
 }
+
+#[test]
+fn cameras_without_overlap_give_a_named_error_or_an_empty_foreground() {
+    let ctx = common::gpu();
+    // Four cameras on the ring looking outwards, at the stands.
+    let mut rig = timeslice::synth::demo_rig(4, 160, 90);
+    for camera in &mut rig.cameras {
+        let eye = camera.centre_in_world();
+        let outward = Point3::new(eye.x * 2.0, eye.y * 2.0, eye.z);
+        *camera =
+            timeslice::calibration::Camera::look_at(&camera.id, 160, 90, 140.0, &eye, &outward)
+                .unwrap();
+    }
+    // The default volume of interest needs ground seen by three cameras.
+    let err = timeslice::reconstruct::default_roi(&rig, 2.5).unwrap_err();
+    assert!(matches!(err, ReconstructError::EmptyRoi(_)), "{err}");
+    assert!(err.to_string().contains("3 cameras"), "{err}");
+    let fg = Foreground::new(Some(&ctx));
+    let err = fg
+        .run(&rig, &[], &[], &ForegroundSettings::default())
+        .unwrap_err();
+    assert!(matches!(err, ReconstructError::EmptyRoi(_)), "{err}");
+    // With a volume given, nothing is in it: an empty result, not an error.
+    let (images, _) = common::stills(&ctx, &rig, 0.3, 1);
+    let plates = common::plates(&ctx, &rig, Scene::default());
+    let settings = ForegroundSettings {
+        roi: Some(Scene::roi()),
+        ..ForegroundSettings::default()
+    };
+    let result = fg.run(&rig, &images, &plates, &settings).unwrap();
+    assert!(result.cloud.is_empty(), "{} points", result.cloud.len());
+}
