@@ -8,14 +8,14 @@
 
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use timeslice::gpu::GpuContext;
 use timeslice::ingest::RgbaImage;
 use timeslice::reconstruct::foreground::{Foreground, ForegroundSettings};
-use timeslice::synth::{PLATE_EXPOSURE, Raycaster, Scene, demo_rig};
+use timeslice::synth::raycast::render_rig;
+use timeslice::synth::{PLATE_EXPOSURE, Scene, demo_rig};
 
 fn render_all(
     ctx: &GpuContext,
@@ -23,23 +23,9 @@ fn render_all(
     primitives: &[timeslice::gpu::gpu_types::PrimitiveGpu],
     exposure: f32,
 ) -> Vec<Option<RgbaImage>> {
-    let raycaster = Raycaster::new(ctx);
-    rig.cameras
-        .iter()
-        .map(|camera| {
-            let mut image = raycaster.render(ctx, camera, primitives, 2).ok()?;
-            for p in image.rgba.chunks_exact_mut(4) {
-                for c in &mut p[..3] {
-                    *c = (f32::from(*c) * exposure).round() as u8;
-                }
-            }
-            Some(RgbaImage {
-                width: image.width,
-                height: image.height,
-                rgba: Arc::new(image.rgba),
-            })
-        })
-        .collect()
+    render_rig(ctx, rig, primitives, 2, exposure)
+        .map(|images| images.into_iter().map(Some).collect())
+        .unwrap_or_default()
 }
 
 fn bench_foreground(c: &mut Criterion) {

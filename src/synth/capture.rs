@@ -174,11 +174,7 @@ pub fn write_capture(
     let mut plate_depths = Vec::with_capacity(rig.cameras.len());
     for camera in &rig.cameras {
         let mut plate = raycaster.render_with(ctx, camera, &venue, settings.supersample, true)?;
-        for pixel in plate.rgba.chunks_exact_mut(4) {
-            for c in &mut pixel[..3] {
-                *c = (f32::from(*c) * PLATE_EXPOSURE).round() as u8;
-            }
-        }
+        super::raycast::apply_exposure(&mut plate.rgba, PLATE_EXPOSURE);
         let png = dir.join("plate").join(format!("{}.png", camera.id));
         save_png(
             &png,

@@ -188,3 +188,40 @@ pub fn surface_cloud(
     }
     cloud
 }
+
+/// Scales the RGB of an RGBA8 image by `exposure` (rounded, saturating):
+/// the clean plates' lighting change.
+pub fn apply_exposure(rgba: &mut [u8], exposure: f32) {
+    for pixel in rgba.chunks_exact_mut(4) {
+        for c in &mut pixel[..3] {
+            *c = (f32::from(*c) * exposure).round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
+/// Renders `primitives` from every camera of `rig` (SS x SS supersampled,
+/// RGB scaled by `exposure`), as ingest would deliver the frames.
+///
+/// # Errors
+/// GPU errors.
+pub fn render_rig(
+    ctx: &GpuContext,
+    rig: &crate::calibration::Rig,
+    primitives: &[PrimitiveGpu],
+    supersample: u32,
+    exposure: f32,
+) -> Result<Vec<crate::ingest::RgbaImage>, GpuError> {
+    let raycaster = Raycaster::new(ctx);
+    rig.cameras
+        .iter()
+        .map(|camera| {
+            let mut image = raycaster.render_with(ctx, camera, primitives, supersample, false)?;
+            apply_exposure(&mut image.rgba, exposure);
+            Ok(crate::ingest::RgbaImage {
+                width: image.width,
+                height: image.height,
+                rgba: std::sync::Arc::new(image.rgba),
+            })
+        })
+        .collect()
+}

@@ -54,22 +54,15 @@ pub fn fraction_close(a: &[u8], b: &[u8], tolerance: u8) -> f64 {
 /// Clean plates of `scene` (static venue only) for every rig camera, at the
 /// synthetic captures' plate exposure.
 pub fn plates(ctx: &GpuContext, rig: &Rig, scene: Scene) -> Vec<Option<RgbaImage>> {
-    let raycaster = Raycaster::new(ctx);
-    let venue = scene.static_primitives();
-    rig.cameras
-        .iter()
-        .map(|camera| {
-            let mut image = raycaster.render(ctx, camera, &venue, 1).unwrap();
-            for p in image.rgba.chunks_exact_mut(4) {
-                for c in &mut p[..3] {
-                    *c = (f32::from(*c) * timeslice::synth::PLATE_EXPOSURE).round() as u8;
-                }
-            }
-            Some(RgbaImage {
-                width: image.width,
-                height: image.height,
-                rgba: Arc::new(image.rgba),
-            })
-        })
-        .collect()
+    timeslice::synth::raycast::render_rig(
+        ctx,
+        rig,
+        &scene.static_primitives(),
+        1,
+        timeslice::synth::PLATE_EXPOSURE,
+    )
+    .unwrap()
+    .into_iter()
+    .map(Some)
+    .collect()
 }
