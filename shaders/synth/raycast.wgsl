@@ -191,6 +191,15 @@ fn normal_at(prim: Primitive, p: vec3<f32>) -> vec3<f32> {
     return vec3<f32>(0.0, 0.0, 1.0);
 }
 
+// Whether the ray misses a group's bounding sphere, or meets it only beyond
+// `max_t` (then the group's primitives are skipped).
+fn group_missed(group: Primitive, ro: vec3<f32>, rd: vec3<f32>, max_t: f32) -> bool {
+    let oc = ro - group.a.xyz;
+    let b = dot(oc, rd);
+    let h = b * b - (dot(oc, oc) - group.a.w * group.a.w);
+    return h < 0.0 || -b + sqrt(h) < 0.0 || -b - sqrt(h) > max_t;
+}
+
 // Whether a ray from `ro` along `rd` hits a shadow caster (sphere, capsule
 // or box; the ground and the stands cast no shadows).
 fn occluded(ro: vec3<f32>, rd: vec3<f32>) -> bool {
@@ -201,11 +210,7 @@ fn occluded(ro: vec3<f32>, rd: vec3<f32>) -> bool {
         }
         let prim = primitives[i];
         if prim.kind.x == KIND_GROUP {
-            let oc = ro - prim.a.xyz;
-            let b = dot(oc, rd);
-            let h = b * b - (dot(oc, oc) - prim.a.w * prim.a.w);
-            let missed = h < 0.0 || -b + sqrt(h) < 0.0;
-            i = i + 1u + select(0u, prim.kind.y, missed);
+            i = i + 1u + select(0u, prim.kind.y, group_missed(prim, ro, rd, NO_HIT));
             continue;
         }
         if prim.kind.x != KIND_GROUND && prim.kind.x != KIND_STANDS {
@@ -241,11 +246,7 @@ fn trace(ro: vec3<f32>, rd: vec3<f32>) -> vec4<f32> {
         }
         let prim = primitives[i];
         if prim.kind.x == KIND_GROUP {
-            let oc = ro - prim.a.xyz;
-            let b = dot(oc, rd);
-            let h = b * b - (dot(oc, oc) - prim.a.w * prim.a.w);
-            let missed = h < 0.0 || -b + sqrt(h) < 0.0 || -b - sqrt(h) > best_t;
-            i = i + 1u + select(0u, prim.kind.y, missed);
+            i = i + 1u + select(0u, prim.kind.y, group_missed(prim, ro, rd, best_t));
             continue;
         }
         let t = intersect(prim, ro, rd);

@@ -194,16 +194,21 @@ fn shade(
     albedo * (params.sun[3] + (1.0 - params.sun[3]) * lambert)
 }
 
+/// Whether the ray misses a group's bounding sphere, or meets it only beyond `max_t`.
+fn group_missed(group: &PrimitiveGpu, ro: Vec3, rd: Vec3, max_t: f32) -> bool {
+    let oc = ro - v3(group.a);
+    let b = oc.dot(rd);
+    let h = b * b - (oc.dot(oc) - group.a[3] * group.a[3]);
+    h < 0.0 || -b + h.sqrt() < 0.0 || -b - h.sqrt() > max_t
+}
+
 /// Whether the ray hits a shadow caster (not the ground or the stands).
 fn occluded(primitives: &[PrimitiveGpu], ro: Vec3, rd: Vec3) -> bool {
     let mut i = 0usize;
     while i < primitives.len() {
         let prim = &primitives[i];
         if prim.kind[0] == 5 {
-            let oc = ro - v3(prim.a);
-            let b = oc.dot(rd);
-            let h = b * b - (oc.dot(oc) - prim.a[3] * prim.a[3]);
-            let missed = h < 0.0 || -b + h.sqrt() < 0.0;
+            let missed = group_missed(prim, ro, rd, NO_HIT);
             i += 1 + if missed { prim.kind[1] as usize } else { 0 };
             continue;
         }
@@ -229,10 +234,7 @@ fn trace(
     while i < primitives.len() {
         let prim = &primitives[i];
         if prim.kind[0] == 5 {
-            let oc = ro - v3(prim.a);
-            let b = oc.dot(rd);
-            let h = b * b - (oc.dot(oc) - prim.a[3] * prim.a[3]);
-            let missed = h < 0.0 || -b + h.sqrt() < 0.0 || -b - h.sqrt() > best.0;
+            let missed = group_missed(prim, ro, rd, best.0);
             i += 1 + if missed { prim.kind[1] as usize } else { 0 };
             continue;
         }
