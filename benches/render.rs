@@ -95,14 +95,14 @@ fn bench_render(c: &mut Criterion) {
                     .expect("orbit camera is defined at every time");
                 frame_index += 1;
                 renderer
-                    .render(&ctx, &gpu_cloud, &target, &camera, &style)
+                    .render(&ctx, &gpu_cloud, &target, &camera, &style, None)
                     .unwrap_or_default()
             });
         });
         if let Some(camera) = path.camera_at(1.0, width, height) {
             frames.push(
                 renderer
-                    .render(&ctx, &gpu_cloud, &target, &camera, &style)
+                    .render(&ctx, &gpu_cloud, &target, &camera, &style, None)
                     .unwrap_or_default(),
             );
         }

@@ -62,6 +62,9 @@ pub enum EngineError {
     /// Camera paths.
     #[error(transparent)]
     Path(#[from] crate::render::PathError),
+    /// Rendering.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
     /// Nothing usable came out of the capture.
     #[error("capture {dir}: {reason}")]
     Capture {
@@ -194,6 +197,131 @@ pub fn images_of(set: &FrameSet) -> Vec<Option<RgbaImage>> {
         .collect()
 }
 
+/// The cached venue (built from the clean plates in `plates_dir` if it is
+/// missing or stale, or on `rebuild`) and the instant's foreground against
+/// those plates.
+///
+/// # Errors
+/// Unreadable plates, too few cameras, GPU errors.
+pub fn venue_and_foreground(
+    ctx: Option<&GpuContext>,
+    rig: &Rig,
+    images: &[Option<RgbaImage>],
+    plates_dir: &Path,
+    settings: &ReconstructSettings,
+    rebuild: bool,
+    progress: &dyn Fn(u64, u64),
+) -> Result<
+    (
+        crate::reconstruct::venue::Venue,
+        crate::reconstruct::foreground::ForegroundResult,
+    ),
+    EngineError,
+> {
+    let venue =
+        crate::reconstruct::venue::venue(ctx, rig, plates_dir, settings, rebuild, progress)?;
+    let fg_settings = crate::reconstruct::foreground::ForegroundSettings {
+        roi: settings.roi,
+        backend: settings.backend,
+        ..Default::default()
+    };
+    let foreground = crate::reconstruct::foreground::Foreground::new(ctx).run(
+        rig,
+        images,
+        &venue.plates,
+        &fg_settings,
+    )?;
+    Ok((venue, foreground))
+}
+
+/// How frames of an instant are coloured.
+#[derive(Debug, Clone, Default)]
+pub struct ViewOptions {
+    /// Flat point colours instead of colour blended from the real cameras.
+    pub flat: bool,
+    /// Backdrop cylinder radius, metres: `None` fits it to the images,
+    /// `Some(0)` draws no backdrop (gradient beyond the reconstruction).
+    pub backdrop_radius_m: Option<f64>,
+}
+
+/// One instant ready to render from any viewpoint: the cloud on the GPU,
+/// the real cameras (view-dependent colour) and the style.
+pub struct InstantScene {
+    /// Compiled renderer.
+    pub renderer: SplatRenderer,
+    /// The cloud.
+    pub cloud: crate::render::GpuCloud,
+    /// The real cameras, unless flat colours were asked for.
+    pub sources: Option<crate::render::SourceViews>,
+    /// Splat style, with the fitted backdrop.
+    pub style: SplatStyle,
+}
+
+impl InstantScene {
+    /// Uploads `cloud` and the instant's `images` (rig order) as sources.
+    ///
+    /// # Errors
+    /// GPU errors.
+    pub fn new(
+        ctx: &GpuContext,
+        rig: &Rig,
+        images: &[Option<RgbaImage>],
+        cloud: &PointCloud,
+        options: &ViewOptions,
+    ) -> Result<Self, EngineError> {
+        let renderer = SplatRenderer::new(ctx);
+        let gpu_cloud = renderer.upload(ctx, cloud);
+        let mut style = SplatStyle::default();
+        let mut sources = None;
+        if !options.flat {
+            let views = crate::render::undistorted_sources(rig, images);
+            let borrowed: Vec<(crate::calibration::Camera, &RgbaImage)> =
+                views.iter().map(|(c, i)| (c.clone(), i)).collect();
+            let cameras: Vec<_> = views.iter().map(|(c, _)| c.clone()).collect();
+            let focus = crate::render::rig_focus(&cameras).unwrap_or_else(nalgebra::Point3::origin);
+            let centre_xy = nalgebra::Point2::new(focus.x, focus.y);
+            style.backdrop = match options.backdrop_radius_m {
+                Some(r) if r > 0.0 => Some(crate::render::Backdrop {
+                    centre_xy_m: [focus.x, focus.y],
+                    radius_m: r,
+                    ground_z_m: 0.0,
+                }),
+                Some(_) => None,
+                None => crate::render::fit_backdrop(&borrowed, centre_xy, 0.0),
+            };
+            if !borrowed.is_empty() {
+                sources = Some(renderer.sources(ctx, &borrowed, &gpu_cloud, &style)?);
+            }
+        }
+        Ok(Self {
+            renderer,
+            cloud: gpu_cloud,
+            sources,
+            style,
+        })
+    }
+
+    /// Renders one RGBA8 frame from `camera` (a pinhole camera).
+    ///
+    /// # Errors
+    /// GPU errors.
+    pub fn render(
+        &self,
+        ctx: &GpuContext,
+        target: &crate::render::RenderTarget,
+        camera: &crate::calibration::Camera,
+    ) -> Result<Vec<u8>, EngineError> {
+        Ok(self.renderer.render(
+            ctx,
+            &self.cloud,
+            target,
+            camera,
+            &self.style,
+            self.sources.as_ref(),
+        )?)
+    }
+}
+
 /// Statistics of a rendered clip.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClipReport {
@@ -246,7 +374,7 @@ pub fn render_clip(
             }
         })?;
         let render_started = Instant::now();
-        let rgba = renderer.render(ctx, &gpu_cloud, &target, &camera, &style)?;
+        let rgba = renderer.render(ctx, &gpu_cloud, &target, &camera, &style, None)?;
         render_ms += render_started.elapsed().as_secs_f64() * 1e3;
         writer.push_rgba(rgba)?;
         progress("render+encode", i + 1, frames);

@@ -14,7 +14,7 @@ use timeslice::calibration::{CalibrationError, load_rig};
 use timeslice::engine::{self, DemoOptions, EngineError};
 use timeslice::output::{Destination, OutputError};
 use timeslice::reconstruct::{self, Backend, ReconstructError, ReconstructSettings};
-use timeslice::render::{CameraPath, OrbitPath, PathError, SplatRenderer, SplatStyle};
+use timeslice::render::{CameraPath, OrbitPath, PathError};
 use timeslice::synth::CaptureSettings;
 
 #[derive(Parser)]
@@ -169,6 +169,17 @@ enum Command {
         /// Render this PLY instead of reconstructing.
         #[arg(long)]
         cloud: Option<PathBuf>,
+        /// Clean plates of the empty venue (as for `reconstruct`): venue
+        /// (cached) plus the instant's foreground.
+        #[arg(long, conflicts_with = "cloud")]
+        background: Option<PathBuf>,
+        /// Flat point colours instead of colour blended from the real cameras.
+        #[arg(long)]
+        flat: bool,
+        /// Backdrop cylinder radius in metres (default: fitted to the
+        /// images; 0: none).
+        #[arg(long)]
+        backdrop_m: Option<f64>,
     },
 }
 
@@ -472,9 +483,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 return write_report(report.as_deref(), &summary);
             };
-            let venue = reconstruct::venue::venue(
+            let (venue, result) = engine::venue_and_foreground(
                 ctx.as_ref(),
                 &rig,
+                &instant,
                 &background,
                 &settings,
                 rebuild_background,
@@ -491,13 +503,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("venue: {} points from the cache", venue.cloud.len());
             }
-            let fg_settings = reconstruct::foreground::ForegroundSettings {
-                roi: settings.roi,
-                backend: settings.backend,
-                ..Default::default()
-            };
-            let foreground = reconstruct::foreground::Foreground::new(ctx.as_ref());
-            let result = foreground.run(&rig, &instant, &venue.plates, &fg_settings)?;
             let summary = result.report;
             if result.cloud.is_empty() {
                 tracing::warn!(
@@ -573,6 +578,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             out,
             roi,
             cloud,
+            background,
+            flat,
+            backdrop_m,
         } => {
             let rig = load_rig(&rig)?;
             let view_rig = load_rig(&camera)?;
@@ -583,28 +591,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     view_rig.cameras.len()
                 )));
             };
+            if backdrop_m.is_some_and(|r| !(r >= 0.0 && r.is_finite())) {
+                bail!(UsageError(
+                    "--backdrop-m must be a radius in metres >= 0".into()
+                ));
+            }
             let ctx = timeslice::gpu::GpuContext::new()?;
-            let cloud = match cloud {
-                Some(ply) => reconstruct::ply::read_ply(&ply)?,
-                None => {
-                    let settings = reconstruct_settings(roi.as_deref(), false)?;
-                    let instant = engine::load_instant(&rig, &images, 0)?;
-                    reconstruct::reconstruct(Some(&ctx), &rig, &instant, &settings)?.0
+            let settings = reconstruct_settings(roi.as_deref(), false)?;
+            let instant = engine::load_instant(&rig, &images, 0)?;
+            let cloud = match (cloud, background) {
+                (Some(ply), _) => reconstruct::ply::read_ply(&ply)?,
+                (None, Some(background)) => {
+                    let (venue, foreground) = engine::venue_and_foreground(
+                        Some(&ctx),
+                        &rig,
+                        &instant,
+                        &background,
+                        &settings,
+                        false,
+                        &|d, t| progress.update("venue build (clean plates)", d, t),
+                    )?;
+                    progress.finish();
+                    let mut all = venue.cloud;
+                    all.append(foreground.cloud);
+                    all
                 }
+                (None, None) => reconstruct::reconstruct(Some(&ctx), &rig, &instant, &settings)?.0,
             };
-            let renderer = SplatRenderer::new(&ctx);
-            let target = renderer.target(&ctx, view_camera.width, view_camera.height);
-            let pinhole = view_camera.pinhole();
+            let options = engine::ViewOptions {
+                flat,
+                backdrop_radius_m: backdrop_m,
+            };
+            let scene = engine::InstantScene::new(&ctx, &rig, &instant, &cloud, &options)?;
+            let target = scene
+                .renderer
+                .target(&ctx, view_camera.width, view_camera.height);
             if !view_camera.distortion.is_zero() {
                 tracing::warn!("the view camera's lens distortion is not rendered (pinhole view)");
             }
-            let rgba = renderer.render(
-                &ctx,
-                &renderer.upload(&ctx, &cloud),
-                &target,
-                &pinhole,
-                &SplatStyle::default(),
-            )?;
+            let rgba = scene.render(&ctx, &target, &view_camera.pinhole())?;
             let tmp = timeslice::fsutil::partial_path(&out);
             image::save_buffer_with_format(
                 &tmp,
@@ -616,11 +641,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .with_context(|| format!("writing {}", out.display()))?;
             std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+            let backdrop = scene
+                .style
+                .backdrop
+                .map_or_else(|| "none".to_owned(), |b| format!("{:.1} m", b.radius_m));
             println!(
-                "view: {}x{} from {} points -> {}",
+                "view: {}x{} from {} points, {} source cameras, backdrop {backdrop} -> {}",
                 view_camera.width,
                 view_camera.height,
                 cloud.len(),
+                scene.sources.as_ref().map_or(0, |s| s.cameras().len()),
                 out.display()
             );
             Ok(())

@@ -97,6 +97,7 @@ fn orbit_view_matches_golden() {
             &renderer.target(&ctx, 320, 180),
             &camera,
             &SplatStyle::default(),
+            None,
         )
         .unwrap();
     compare_with_golden("orbit_view", &rgba, 320, 180);

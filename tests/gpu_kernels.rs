@@ -141,7 +141,7 @@ fn splat_renderer_gpu_matches_cpu_reference() {
     for time_s in [0.0, 2.2] {
         let camera = path.camera_at(time_s, 200, 120).unwrap();
         let gpu = renderer
-            .render(&ctx, &gpu_cloud, &target, &camera, &style)
+            .render(&ctx, &gpu_cloud, &target, &camera, &style, None)
             .unwrap();
         let cpu = render_cpu(&cloud, &camera, &style);
         let close = common::fraction_close(&gpu, &cpu, 1);

@@ -8,6 +8,18 @@
 //   resolve      per pixel: average colour; small holes (pixels surrounded
 //                by covered pixels in most directions) are filled from
 //                their neighbours; the rest gets the background gradient.
+// View-dependent mode (`view.sources.x` > 0) replaces splat_color and
+// resolve by one pass:
+//   blend        per pixel: the surface point (splat depth, small holes
+//                filled from neighbour depths, else the backdrop proxy:
+//                ground plane inside a vertical cylinder) is projected into
+//                the selected real cameras; those that see it (its depth
+//                within tolerance of their own splatted depth map) are
+//                blended with unstructured-lumigraph weights on the angle
+//                between their ray and the virtual ray. At a real camera's
+//                pose that camera's weight dominates: its image comes back.
+// splat_depth also draws the source cameras' depth maps: each camera's
+// `size.z` is its first pixel in the packed buffer.
 // Positive f32 depths compare like their u32 bit patterns, so atomicMax on
 // the inverted bits (0xffffffff - bits) is a depth test with 0 as "empty". Integer sums make the result order-independent.
 // Twins: `PointGpu`, `SplatViewGpu` (src/gpu/gpu_types.rs); CPU reference
@@ -30,6 +42,16 @@ struct View {
     tuning: vec4<f32>,
     background_top: vec4<f32>,
     background_bottom: vec4<f32>,
+    // selected source count (0 = flat colours), unused x3
+    sources: vec4<u32>,
+    // indices of the selected sources, nearest first
+    selected: vec4<u32>,
+    // backdrop: centre x, centre y, cylinder radius (0 = none), ground z
+    backdrop: vec4<f32>,
+    // visibility tolerance relative, absolute (m); smallest angle (rad); unused
+    blend: vec4<f32>,
+    // where the sources look (world m); bins of the backdrop colour table
+    focus: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> view: View;
@@ -37,6 +59,12 @@ struct View {
 @group(0) @binding(2) var<storage, read_write> depth_bits: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> color_sums: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> color_out: array<u32>;
+@group(0) @binding(5) var<storage, read> source_cameras: array<Camera>;
+@group(0) @binding(6) var<storage, read> source_pixels: array<u32>;
+@group(0) @binding(7) var<storage, read> source_depth_bits: array<u32>;
+// Mean colour (0..255) of what the sources see, by elevation from the focus
+// (bins over -90..90 degrees): the fill where no source sees a point.
+@group(0) @binding(8) var<storage, read> backdrop_colours: array<vec4<f32>>;
 
 const POINT_WORKGROUP: u32 = 256u;
 
@@ -92,7 +120,7 @@ fn splat_depth(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
             if x < 0 || y < 0 || x >= width || y >= height || dot(offset, offset) > s.radius_px * s.radius_px {
                 continue;
             }
-            atomicMax(&depth_bits[u32(y * width + x)], inverted_depth);
+            atomicMax(&depth_bits[view.camera.size.z + u32(y * width + x)], inverted_depth);
         }
     }
 }
@@ -208,4 +236,207 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let t = f32(gid.y) / max(f32(cam.size.y) - 1.0, 1.0);
     color_out[i] = pack_rgb(mix(view.background_top.rgb, view.background_bottom.rgb, t) * 255.0);
+}
+
+// ---- View-dependent blending ----------------------------------------------
+
+fn depth_of_bits(bits: u32) -> f32 {
+    if bits == 0u {
+        return 0.0;
+    }
+    return bitcast<f32>(0xffffffffu - bits);
+}
+
+// First splatted depth from `p` along `step` within the fill radius, or 0.
+fn probe_depth(p: vec2<i32>, step: vec2<i32>) -> f32 {
+    let cam = view.camera;
+    for (var k = 1; k <= i32(view.counts.z); k = k + 1) {
+        let q = p + step * k;
+        if q.x < 0 || q.y < 0 || q.x >= i32(cam.size.x) || q.y >= i32(cam.size.y) {
+            break;
+        }
+        let d = depth_of_bits(atomicLoad(&depth_bits[u32(q.y) * cam.size.x + u32(q.x)]));
+        if d > 0.0 {
+            return d;
+        }
+    }
+    return 0.0;
+}
+
+// The pixel's splat depth, or the mean depth around a small hole (>= 6 of 8
+// directions meet a splat within the fill radius), or 0.
+fn surface_depth(p: vec2<i32>) -> f32 {
+    let cam = view.camera;
+    let own = depth_of_bits(atomicLoad(&depth_bits[u32(p.y) * cam.size.x + u32(p.x)]));
+    if own > 0.0 {
+        return own;
+    }
+    var steps = array<vec2<i32>, 8>(
+        vec2<i32>(1, 0), vec2<i32>(-1, 0), vec2<i32>(0, 1), vec2<i32>(0, -1),
+        vec2<i32>(1, 1), vec2<i32>(-1, -1), vec2<i32>(1, -1), vec2<i32>(-1, 1),
+    );
+    var sum = 0.0;
+    var hits = 0u;
+    for (var k = 0u; k < 8u; k = k + 1u) {
+        // Out of reach of 6 hits: stop early (background pixels).
+        if hits + (8u - k) < 6u {
+            return 0.0;
+        }
+        let d = probe_depth(p, steps[k]);
+        if d > 0.0 {
+            sum = sum + d;
+            hits = hits + 1u;
+        }
+    }
+    if hits >= 6u {
+        return sum / f32(hits);
+    }
+    return 0.0;
+}
+
+// Depth (along `ray`, whose camera z is 1) where the ray from `origin` meets
+// the backdrop proxy: the ground plane inside the cylinder, else the
+// cylinder's wall; 0 if there is no backdrop or no hit.
+fn backdrop_depth(origin: vec3<f32>, ray: vec3<f32>) -> f32 {
+    let radius = view.backdrop.z;
+    if radius <= 0.0 {
+        return 0.0;
+    }
+    let centre = view.backdrop.xy;
+    if ray.z < 0.0 && origin.z > view.backdrop.w {
+        let t = (view.backdrop.w - origin.z) / ray.z;
+        let ground = origin.xy + ray.xy * t - centre;
+        if dot(ground, ground) <= radius * radius {
+            return t;
+        }
+    }
+    // |o + t d| = R in the ground plane: the far root (inside the wall).
+    let o = origin.xy - centre;
+    let a = dot(ray.xy, ray.xy);
+    if a < 1e-12 {
+        return 0.0;
+    }
+    let b = dot(o, ray.xy);
+    let c = dot(o, o) - radius * radius;
+    let disc = b * b - a * c;
+    if disc < 0.0 {
+        return 0.0;
+    }
+    let t = (-b + sqrt(disc)) / a;
+    return select(0.0, t, t > 0.0);
+}
+
+// Bilinear RGB (0..255) of source `s` at `pixel` (inside the image).
+fn sample_source(cam: Camera, pixel: vec2<f32>) -> vec3<f32> {
+    let x0 = u32(floor(pixel.x));
+    let y0 = u32(floor(pixel.y));
+    let x1 = min(x0 + 1u, cam.size.x - 1u);
+    let y1 = min(y0 + 1u, cam.size.y - 1u);
+    let f = pixel - vec2<f32>(f32(x0), f32(y0));
+    let base = cam.size.z;
+    let c00 = unpack4x8unorm(source_pixels[base + y0 * cam.size.x + x0]).rgb;
+    let c10 = unpack4x8unorm(source_pixels[base + y0 * cam.size.x + x1]).rgb;
+    let c01 = unpack4x8unorm(source_pixels[base + y1 * cam.size.x + x0]).rgb;
+    let c11 = unpack4x8unorm(source_pixels[base + y1 * cam.size.x + x1]).rgb;
+    return 255.0 * mix(mix(c00, c10, f.x), mix(c01, c11, f.x), f.y);
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn blend(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cam = view.camera;
+    if gid.x >= cam.size.x || gid.y >= cam.size.y {
+        return;
+    }
+    let i = gid.y * cam.size.x + gid.x;
+    let pixel = vec2<f32>(f32(gid.x), f32(gid.y));
+    let origin = centre_in_world(cam);
+    let ray = world_from_cam_dir(cam, ray_in_cam(cam, pixel));
+    let surface = surface_depth(vec2<i32>(i32(gid.x), i32(gid.y)));
+    let backdrop = backdrop_depth(origin, ray);
+    var depth = surface;
+    if backdrop > 0.0 && (depth <= 0.0 || backdrop < depth) {
+        depth = backdrop;
+    }
+    if depth <= 0.0 {
+        color_out[i] = pack_rgb(unseen_colour(origin + ray * 1000.0, f32(gid.y)));
+        return;
+    }
+    let point = origin + ray * depth;
+    let virtual_dir = normalize(point - origin);
+    // Visible sources, sorted by angle (insertion into 4 slots).
+    var angles = array<f32, 4>(10.0, 10.0, 10.0, 10.0);
+    var colours = array<vec3<f32>, 4>(vec3<f32>(0.0), vec3<f32>(0.0), vec3<f32>(0.0), vec3<f32>(0.0));
+    var visible = 0u;
+    for (var k = 0u; k < min(view.sources.x, 4u); k = k + 1u) {
+        let src = source_cameras[view.selected[k]];
+        let point_in_src = cam_from_world_point(src, point);
+        if point_in_src.z <= view.tuning.z {
+            continue;
+        }
+        let p = pixel_from_cam(src, point_in_src);
+        if p.x < 0.0 || p.y < 0.0 || p.x > f32(src.size.x) - 1.0 || p.y > f32(src.size.y) - 1.0 {
+            continue;
+        }
+        let at = src.size.z + u32(round(p.y)) * src.size.x + u32(round(p.x));
+        let seen = depth_of_bits(source_depth_bits[at]);
+        if seen > 0.0 && point_in_src.z > seen * (1.0 + view.blend.x) + view.blend.y {
+            continue;
+        }
+        let angle = acos(clamp(dot(virtual_dir, normalize(point - centre_in_world(src))), -1.0, 1.0));
+        var c = sample_source(src, p);
+        var a = angle;
+        for (var slot = 0u; slot < 4u; slot = slot + 1u) {
+            if a < angles[slot] {
+                let ta = angles[slot];
+                let tc = colours[slot];
+                angles[slot] = a;
+                colours[slot] = c;
+                a = ta;
+                c = tc;
+            }
+        }
+        visible = visible + 1u;
+    }
+    if visible == 0u {
+        color_out[i] = pack_rgb(unseen_colour(point, f32(gid.y)));
+        return;
+    }
+    color_out[i] = pack_rgb(blend_colour(angles, colours, visible));
+}
+
+// Colour of a point no source sees: the sources' mean colour at its
+// elevation seen from the focus, else the background gradient at row `y`.
+fn unseen_colour(point: vec3<f32>, y: f32) -> vec3<f32> {
+    let bins = u32(view.focus.w);
+    if bins == 0u {
+        let t = y / max(f32(view.camera.size.y) - 1.0, 1.0);
+        return mix(view.background_top.rgb, view.background_bottom.rgb, t) * 255.0;
+    }
+    let d = point - view.focus.xyz;
+    let elevation = atan2(d.z, length(d.xy));
+    let bin = u32(clamp((elevation / 3.14159265 + 0.5) * f32(bins), 0.0, f32(bins) - 1.0));
+    return backdrop_colours[bin].rgb;
+}
+
+// Unstructured-lumigraph weights: the last visible source's angle is the
+// threshold, w = (1 - a / threshold) / a for the others; one source alone,
+// or all at the same angle, is taken as is.
+fn blend_colour(angles_in: array<f32, 4>, colours_in: array<vec3<f32>, 4>, visible: u32) -> vec3<f32> {
+    var angles = angles_in;
+    var colours = colours_in;
+    if visible == 1u {
+        return colours[0];
+    }
+    let threshold = angles[visible - 1u];
+    var sum = vec3<f32>(0.0);
+    var total = 0.0;
+    for (var k = 0u; k + 1u < visible; k = k + 1u) {
+        let w = max(1.0 - angles[k] / threshold, 0.0) / max(angles[k], view.blend.z);
+        sum = sum + colours[k] * w;
+        total = total + w;
+    }
+    if total <= 0.0 {
+        return colours[0];
+    }
+    return sum / total;
 }

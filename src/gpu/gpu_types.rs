@@ -78,8 +78,21 @@ pub struct SplatViewGpu {
     pub background_top: [f32; 4],
     /// Background colour at the bottom of the image.
     pub background_bottom: [f32; 4],
+    /// Source views blended per pixel (0 = flat point colours), unused x3.
+    pub sources: [u32; 4],
+    /// Indices of the blended source views (nearest first).
+    pub selected: [u32; 4],
+    /// Backdrop proxy: centre x, centre y (m), cylinder radius (m, 0 =
+    /// none), ground height z (m).
+    pub backdrop: [f32; 4],
+    /// Visibility tolerance (relative, absolute m), smallest blend angle
+    /// (rad), unused.
+    pub blend: [f32; 4],
+    /// Where the sources look (world m), and the number of bins of the
+    /// backdrop colour table (0 = none; see `render::backdrop`).
+    pub focus: [f32; 4],
 }
-assert_eq_size!(SplatViewGpu, [u8; 144]);
+assert_eq_size!(SplatViewGpu, [u8; 224]);
 
 /// A scene primitive of the synthetic generator. WGSL twin: `Primitive` in
 /// `shaders/synth/raycast.wgsl`.

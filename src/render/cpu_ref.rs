@@ -59,7 +59,12 @@ fn for_each_pixel(view: &SplatViewGpu, s: &Splat, mut f: impl FnMut(usize, f32))
 #[must_use]
 pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Vec<u8> {
     let points = gpu_points(cloud);
-    let view = splat_view(camera, points.len(), style);
+    let view = splat_view(
+        camera,
+        points.len(),
+        style,
+        &super::splat::BlendInputs::default(),
+    );
     let (width, height) = (camera.width as usize, camera.height as usize);
     // Inverted depth bits, 0 = empty (as the shader).
     let mut depth = vec![0u32; width * height];

@@ -1,13 +1,18 @@
 //! GPU driver of `shaders/render/splat.wgsl`: the cloud is uploaded once,
 //! each frame clears the depth and colour-sum buffers, runs splat_depth ->
-//! splat_color -> resolve in one command buffer, then reads the RGBA frame
-//! back.
+//! splat_color -> resolve (flat point colours) or splat_depth -> blend
+//! (view-dependent colour from the real cameras, [`SourceViews`]) in one
+//! command buffer, then reads the RGBA frame back.
 
 use bytemuck::Zeroable;
 
+use nalgebra::{Matrix3, Point3, Vector3};
+
+use super::RenderError;
 use crate::calibration::Camera;
 use crate::gpu::gpu_types::{CameraGpu, PointGpu, SplatViewGpu};
 use crate::gpu::{Access, GpuContext, GpuError, bind_buffers, dispatch_size, storage_layout};
+use crate::ingest::RgbaImage;
 use crate::reconstruct::PointCloud;
 
 /// Workgroup size of the per-point passes (`@workgroup_size(256, 1, 1)`).
@@ -30,6 +35,26 @@ pub struct SplatStyle {
     pub background_top: [f32; 3],
     /// Background at the bottom.
     pub background_bottom: [f32; 3],
+    /// Where no point lands, the real cameras are projected onto this proxy
+    /// of the far venue (view-dependent mode only).
+    pub backdrop: Option<Backdrop>,
+    /// A source camera sees a surface point if the point's depth is within
+    /// this fraction ...
+    pub visibility_tolerance: f32,
+    /// ... plus this many metres of the camera's own splatted depth.
+    pub visibility_tolerance_m: f32,
+}
+
+/// Proxy geometry of what lies beyond the reconstruction: the ground plane
+/// inside a vertical cylinder (the stands), both seen from inside.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Backdrop {
+    /// Cylinder axis, world x and y, metres.
+    pub centre_xy_m: [f64; 2],
+    /// Cylinder radius, metres.
+    pub radius_m: f64,
+    /// Ground height, metres (0 by the world convention).
+    pub ground_z_m: f64,
 }
 
 impl Default for SplatStyle {
@@ -41,6 +66,9 @@ impl Default for SplatStyle {
             radius_scale: 0.7,
             background_top: [0.35, 0.55, 0.85],
             background_bottom: [0.75, 0.82, 0.9],
+            backdrop: None,
+            visibility_tolerance: 0.01,
+            visibility_tolerance_m: 0.05,
         }
     }
 }
@@ -64,12 +92,48 @@ pub fn gpu_points(cloud: &PointCloud) -> Vec<PointGpu> {
         .collect()
 }
 
+/// Elevation bins of the backdrop colour table.
+pub const BACKDROP_COLOUR_BINS: u32 = 90;
+/// Largest number of source views blended per pixel.
+pub const MAX_BLENDED_SOURCES: usize = 4;
+/// Blend angles below this count as this, radians (a source at the
+/// virtual camera's pose takes all the weight without dividing by zero).
+const MIN_BLEND_ANGLE_RAD: f32 = 1e-5;
+
+/// What the blend pass needs besides the style.
+#[derive(Debug, Clone, Default)]
+pub struct BlendInputs {
+    /// Source views to blend, nearest first (empty: flat point colours).
+    pub selected: Vec<u32>,
+    /// Where the sources look, world metres.
+    pub focus_in_world: [f32; 3],
+    /// Bins of the backdrop colour table (0: none, gradient fill).
+    pub colour_bins: u32,
+}
+
 /// The per-view uniforms.
 #[must_use]
-pub fn splat_view(camera: &Camera, point_count: usize, style: &SplatStyle) -> SplatViewGpu {
+pub fn splat_view(
+    camera: &Camera,
+    point_count: usize,
+    style: &SplatStyle,
+    blend: &BlendInputs,
+) -> SplatViewGpu {
+    let selected = &blend.selected;
     const NEAR_PLANE_M: f32 = 0.05;
     let [t0, t1, t2] = style.background_top;
     let [b0, b1, b2] = style.background_bottom;
+    let mut indices = [0u32; 4];
+    let count = selected.len().min(MAX_BLENDED_SOURCES);
+    indices[..count].copy_from_slice(&selected[..count]);
+    let backdrop = style.backdrop.map_or([0.0; 4], |b| {
+        [
+            b.centre_xy_m[0] as f32,
+            b.centre_xy_m[1] as f32,
+            b.radius_m as f32,
+            b.ground_z_m as f32,
+        ]
+    });
     SplatViewGpu {
         camera: CameraGpu::new(camera, 0),
         counts: [
@@ -81,7 +145,69 @@ pub fn splat_view(camera: &Camera, point_count: usize, style: &SplatStyle) -> Sp
         tuning: [style.depth_tolerance, style.radius_scale, NEAR_PLANE_M, 0.0],
         background_top: [t0, t1, t2, 0.0],
         background_bottom: [b0, b1, b2, 0.0],
+        sources: [count as u32, 0, 0, 0],
+        selected: indices,
+        backdrop,
+        blend: [
+            style.visibility_tolerance,
+            style.visibility_tolerance_m,
+            MIN_BLEND_ANGLE_RAD,
+            0.0,
+        ],
+        focus: [
+            blend.focus_in_world[0],
+            blend.focus_in_world[1],
+            blend.focus_in_world[2],
+            blend.colour_bins as f32,
+        ],
     }
+}
+
+/// The point nearest to all cameras' optical axes (least squares): where a
+/// ring looks. `None` when the axes are (nearly) parallel.
+#[must_use]
+pub fn rig_focus(cameras: &[Camera]) -> Option<Point3<f64>> {
+    let mut a = Matrix3::zeros();
+    let mut b = Vector3::zeros();
+    for camera in cameras {
+        let centre = camera.centre_in_world().coords;
+        let axis = camera.cam_from_world.rotation.inverse() * Vector3::z();
+        let projector = Matrix3::identity() - axis * axis.transpose();
+        a += projector;
+        b += projector * centre;
+    }
+    let solution = a.try_inverse()? * b;
+    solution
+        .iter()
+        .all(|v| v.is_finite())
+        .then(|| Point3::from(solution))
+}
+
+/// The (at most [`MAX_BLENDED_SOURCES`]) sources whose view of `focus` is
+/// nearest in angle to the virtual camera's, nearest first.
+#[must_use]
+pub fn select_sources(
+    cameras: &[Camera],
+    virtual_camera: &Camera,
+    focus: &Point3<f64>,
+) -> Vec<u32> {
+    let virtual_centre = virtual_camera.centre_in_world();
+    let virtual_dir = (focus - virtual_centre).normalize();
+    let mut by_angle: Vec<(f64, u32)> = cameras
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let dir = (focus - c.centre_in_world()).normalize();
+            (virtual_dir.dot(&dir).clamp(-1.0, 1.0).acos(), k as u32)
+        })
+        .filter(|(angle, _)| angle.is_finite())
+        .collect();
+    by_angle.sort_by(|a, b| a.0.total_cmp(&b.0));
+    by_angle
+        .into_iter()
+        .take(MAX_BLENDED_SOURCES)
+        .map(|(_, k)| k)
+        .collect()
 }
 
 /// A cloud resident on the GPU.
@@ -101,6 +227,32 @@ impl GpuCloud {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+}
+
+/// The real cameras of one instant on the GPU, for view-dependent colour:
+/// their (undistorted, pinhole) images and their depth maps of the cloud.
+pub struct SourceViews {
+    cameras: Vec<Camera>,
+    focus: Point3<f64>,
+    colour_bins: u32,
+    colours: wgpu::Buffer,
+    camera_buffer: wgpu::Buffer,
+    pixels: wgpu::Buffer,
+    depth: wgpu::Buffer,
+}
+
+impl SourceViews {
+    /// The source cameras.
+    #[must_use]
+    pub fn cameras(&self) -> &[Camera] {
+        &self.cameras
+    }
+
+    /// Where the sources look (selection of the nearest sources).
+    #[must_use]
+    pub fn focus(&self) -> Point3<f64> {
+        self.focus
     }
 }
 
@@ -127,6 +279,14 @@ pub struct SplatRenderer {
     depth: wgpu::ComputePipeline,
     color: wgpu::ComputePipeline,
     resolve: wgpu::ComputePipeline,
+    blend: wgpu::ComputePipeline,
+    /// Stand-ins for the source bindings when there are no sources.
+    no_cameras: wgpu::Buffer,
+    no_words: wgpu::Buffer,
+    no_colours: wgpu::Buffer,
+    /// Stand-ins for the colour bindings of the source depth pass.
+    no_sums: wgpu::Buffer,
+    no_color: wgpu::Buffer,
 }
 
 impl SplatRenderer {
@@ -146,6 +306,10 @@ impl SplatRenderer {
                 Access::ReadWrite,
                 Access::ReadWrite,
                 Access::ReadWrite,
+                Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadOnly,
             ],
         );
         let make = |entry: &str| ctx.compute_pipeline(entry, &module, &pipeline_layout, entry);
@@ -153,8 +317,144 @@ impl SplatRenderer {
             depth: make("splat_depth"),
             color: make("splat_color"),
             resolve: make("resolve"),
+            blend: make("blend"),
             layout,
+            no_cameras: ctx.storage_buffer(
+                "no source cameras",
+                bytemuck::bytes_of(&CameraGpu::zeroed()),
+                wgpu::BufferUsages::empty(),
+            ),
+            no_words: ctx.storage_buffer_zeroed("no source pixels", 4),
+            no_colours: ctx.storage_buffer_zeroed("no backdrop colours", 16),
+            no_sums: ctx.storage_buffer_zeroed("no colour sums", 16),
+            no_color: ctx.storage_buffer_zeroed("no colour", 4),
         }
+    }
+
+    /// Uploads the real cameras of an instant (`views`: pinhole cameras and
+    /// their undistorted images of the same size) and draws each one's depth
+    /// map of `cloud` for the visibility test.
+    ///
+    /// # Errors
+    /// An image whose size is not its camera's; GPU errors.
+    pub fn sources(
+        &self,
+        ctx: &GpuContext,
+        views: &[(Camera, &RgbaImage)],
+        cloud: &GpuCloud,
+        style: &SplatStyle,
+    ) -> Result<SourceViews, RenderError> {
+        let mut cameras_gpu = Vec::with_capacity(views.len());
+        let mut words: Vec<u32> = Vec::new();
+        for (camera, image) in views {
+            if (image.width, image.height) != (camera.width, camera.height) {
+                return Err(RenderError::SourceSize {
+                    camera: camera.id.clone(),
+                    width: camera.width,
+                    height: camera.height,
+                    got_width: image.width,
+                    got_height: image.height,
+                });
+            }
+            cameras_gpu.push(CameraGpu::new(camera, words.len() as u32));
+            words.extend(
+                image
+                    .rgba
+                    .chunks_exact(4)
+                    .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]])),
+            );
+        }
+        let cameras: Vec<Camera> = views.iter().map(|(c, _)| c.clone()).collect();
+        let focus = rig_focus(&cameras).unwrap_or_else(|| {
+            let sum = cameras
+                .iter()
+                .fold(Vector3::zeros(), |acc, c| acc + c.centre_in_world().coords);
+            Point3::from(sum / cameras.len().max(1) as f64)
+        });
+        let padded_cameras = if cameras_gpu.is_empty() {
+            vec![CameraGpu::zeroed()]
+        } else {
+            cameras_gpu.clone()
+        };
+        let pixel_count = words.len().max(1);
+        words.resize(pixel_count, 0);
+        let table = style.backdrop.map_or_else(Vec::new, |backdrop| {
+            super::backdrop::colour_table(views, &backdrop, &focus, BACKDROP_COLOUR_BINS)
+        });
+        let colour_bins = if table.is_empty() {
+            0
+        } else {
+            BACKDROP_COLOUR_BINS
+        };
+        let table = if table.is_empty() {
+            vec![[0.0f32; 4]]
+        } else {
+            table
+        };
+        let sources = SourceViews {
+            focus,
+            colour_bins,
+            colours: ctx.storage_buffer(
+                "backdrop colours",
+                bytemuck::cast_slice(&table),
+                wgpu::BufferUsages::empty(),
+            ),
+            camera_buffer: ctx.storage_buffer(
+                "source cameras",
+                bytemuck::cast_slice(&padded_cameras),
+                wgpu::BufferUsages::empty(),
+            ),
+            pixels: ctx.storage_buffer(
+                "source pixels",
+                bytemuck::cast_slice(&words),
+                wgpu::BufferUsages::empty(),
+            ),
+            depth: ctx.storage_buffer_zeroed("source depth", pixel_count as u64 * 4),
+            cameras,
+        };
+        ctx.with_validation("source depth maps", || {
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("source depth maps"),
+                });
+            let point_groups = dispatch_size(cloud.count as u32, SPLAT_POINT_WORKGROUP);
+            let mut keep_alive = Vec::with_capacity(cameras_gpu.len());
+            for (camera, camera_gpu) in sources.cameras.iter().zip(&cameras_gpu) {
+                let mut view = splat_view(camera, cloud.count, style, &BlendInputs::default());
+                view.camera = *camera_gpu;
+                let view_buffer = ctx.uniform_buffer("source view", bytemuck::bytes_of(&view));
+                let bind_group = bind_buffers(
+                    &ctx.device,
+                    "source depth",
+                    &self.layout,
+                    &[
+                        &view_buffer,
+                        &cloud.buffer,
+                        &sources.depth,
+                        &self.no_sums,
+                        &self.no_color,
+                        &self.no_cameras,
+                        &self.no_words,
+                        &self.no_words,
+                        &self.no_colours,
+                    ],
+                );
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("source depth pass"),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&self.depth);
+                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.dispatch_workgroups(point_groups.0, point_groups.1, 1);
+                }
+                keep_alive.push(view_buffer);
+            }
+            ctx.queue.submit([encoder.finish()]);
+            ctx.wait_idle()
+        })?;
+        Ok(sources)
     }
 
     /// Uploads a cloud.
@@ -191,7 +491,8 @@ impl SplatRenderer {
         }
     }
 
-    /// Renders `cloud` from `camera` into `target` and reads back RGBA8.
+    /// Renders `cloud` from `camera` into `target` and reads back RGBA8:
+    /// colours blended from `sources` when given, else the points' own.
     /// The camera's size must equal the target's (it is rescaled if not).
     ///
     /// # Errors
@@ -203,6 +504,7 @@ impl SplatRenderer {
         target: &RenderTarget,
         camera: &Camera,
         style: &SplatStyle,
+        sources: Option<&SourceViews>,
     ) -> Result<Vec<u8>, GpuError> {
         let camera = if (camera.width, camera.height) == (target.width, target.height) {
             camera.clone()
@@ -210,8 +512,23 @@ impl SplatRenderer {
             camera.scaled(target.width, target.height)
         };
         ctx.with_validation("splat render", || {
-            let view = splat_view(&camera, cloud.count, style);
+            let blend = sources.map_or_else(BlendInputs::default, |s| BlendInputs {
+                selected: select_sources(&s.cameras, &camera, &s.focus),
+                focus_in_world: [s.focus.x as f32, s.focus.y as f32, s.focus.z as f32],
+                colour_bins: s.colour_bins,
+            });
+            let selected = &blend.selected;
+            let view = splat_view(&camera, cloud.count, style, &blend);
             let view_buffer = ctx.uniform_buffer("splat view", bytemuck::bytes_of(&view));
+            let (source_cameras, source_pixels, source_depth, colours) = match sources {
+                Some(s) => (&s.camera_buffer, &s.pixels, &s.depth, &s.colours),
+                None => (
+                    &self.no_cameras,
+                    &self.no_words,
+                    &self.no_words,
+                    &self.no_colours,
+                ),
+            };
             let bind_group = bind_buffers(
                 &ctx.device,
                 "splat",
@@ -222,6 +539,10 @@ impl SplatRenderer {
                     &target.depth,
                     &target.sums,
                     &target.color,
+                    source_cameras,
+                    source_pixels,
+                    source_depth,
+                    colours,
                 ],
             );
             let pixel_groups = (
@@ -235,12 +556,17 @@ impl SplatRenderer {
                     label: Some("splat"),
                 });
             encoder.clear_buffer(&target.depth, 0, None);
-            encoder.clear_buffer(&target.sums, 0, None);
-            for (pipeline, groups) in [
-                (&self.depth, point_groups),
-                (&self.color, point_groups),
-                (&self.resolve, pixel_groups),
-            ] {
+            let passes = if selected.is_empty() {
+                encoder.clear_buffer(&target.sums, 0, None);
+                vec![
+                    (&self.depth, point_groups),
+                    (&self.color, point_groups),
+                    (&self.resolve, pixel_groups),
+                ]
+            } else {
+                vec![(&self.depth, point_groups), (&self.blend, pixel_groups)]
+            };
+            for (pipeline, groups) in passes {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("splat pass"),
                     timestamp_writes: None,

@@ -1,0 +1,315 @@
+//! The backdrop proxy: what lies beyond the reconstruction (far stands,
+//! sky) is drawn by projecting the real cameras onto a vertical cylinder
+//! around the venue, above the ground plane. Its radius is measured, not
+//! assumed: [`fit_backdrop`] sweeps candidate radii and keeps the one where
+//! neighbouring cameras agree best on the pixels above the horizon (the
+//! stands), as a one-parameter plane sweep.
+
+use nalgebra::{Point2, Point3, Vector3};
+use rayon::prelude::*;
+
+use super::Backdrop;
+use crate::calibration::Camera;
+use crate::ingest::RgbaImage;
+
+/// Candidate radii tried, log-spaced.
+const RADIUS_CANDIDATES: usize = 64;
+/// Smallest candidate, as a multiple of the farthest camera's distance
+/// from the centre (the cameras stand inside the stands).
+const MIN_RADIUS_FACTOR: f64 = 1.1;
+/// Largest candidate, same unit.
+const MAX_RADIUS_FACTOR: f64 = 40.0;
+/// Sampling step over each image, pixels.
+const SAMPLE_STEP_PX: usize = 3;
+/// Half-size of the matched patch, pixels (patch = 2h+1 square, 2 px apart).
+const PATCH_HALF: i64 = 2;
+
+fn grey(image: &RgbaImage, x: f64, y: f64) -> Option<f64> {
+    let (w, h) = (f64::from(image.width), f64::from(image.height));
+    if x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0 {
+        return None;
+    }
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = (
+        (x0 + 1).min(image.width - 1),
+        (y0 + 1).min(image.height - 1),
+    );
+    let (fx, fy) = (x - f64::from(x0), y - f64::from(y0));
+    let g = |xx: u32, yy: u32| {
+        let p = image.pixel(xx, yy);
+        0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2])
+    };
+    let top = g(x0, y0) * (1.0 - fx) + g(x1, y0) * fx;
+    let bottom = g(x0, y1) * (1.0 - fx) + g(x1, y1) * fx;
+    Some(top * (1.0 - fy) + bottom * fy)
+}
+
+/// Where the ray from `origin` along `ray` leaves a vertical cylinder of
+/// `radius_m` around `centre` (the far root), or `None`.
+fn wall_hit(
+    origin: &Point3<f64>,
+    ray: &Vector3<f64>,
+    centre: &Point2<f64>,
+    radius_m: f64,
+) -> Option<Point3<f64>> {
+    let (ox, oy) = (origin.x - centre.x, origin.y - centre.y);
+    let a = ray.x * ray.x + ray.y * ray.y;
+    if a < 1e-12 {
+        return None;
+    }
+    let b = ox * ray.x + oy * ray.y;
+    let c = ox * ox + oy * oy - radius_m * radius_m;
+    let disc = b * b - a * c;
+    if disc < 0.0 {
+        return None;
+    }
+    let t = (-b + disc.sqrt()) / a;
+    (t > 0.0).then(|| origin + ray * t)
+}
+
+/// Zero-mean normalised cross-correlation of two patches.
+fn ncc(a: &[f64], b: &[f64]) -> Option<f64> {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += (x - ma) * (y - mb);
+        aa += (x - ma) * (x - ma);
+        bb += (y - mb) * (y - mb);
+    }
+    // Plain patches (sky) say nothing about the radius.
+    const MIN_VARIANCE: f64 = 4.0;
+    (aa > MIN_VARIANCE * n && bb > MIN_VARIANCE * n).then(|| ab / (aa * bb).sqrt())
+}
+
+/// Fits the backdrop cylinder to the views (undistorted pinhole cameras and
+/// their images): centred on `centre_xy`, on the ground at `ground_z_m`.
+/// Each camera's upward pixels are carried onto each candidate cylinder
+/// and into its nearest neighbour; the radius with the best mean patch NCC
+/// wins. `None` with fewer than two views or no textured upward pixels.
+#[must_use]
+pub fn fit_backdrop(
+    views: &[(Camera, &RgbaImage)],
+    centre_xy: Point2<f64>,
+    ground_z_m: f64,
+) -> Option<Backdrop> {
+    if views.len() < 2 {
+        return None;
+    }
+    let farthest_m = views
+        .iter()
+        .map(|(c, _)| {
+            let p = c.centre_in_world();
+            (p.x - centre_xy.x).hypot(p.y - centre_xy.y)
+        })
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let (r0, r1) = (
+        MIN_RADIUS_FACTOR * farthest_m,
+        MAX_RADIUS_FACTOR * farthest_m,
+    );
+    let radii: Vec<f64> = (0..RADIUS_CANDIDATES)
+        .map(|i| r0 * (r1 / r0).powf(i as f64 / (RADIUS_CANDIDATES - 1) as f64))
+        .collect();
+    // Each view's nearest neighbour by camera centre.
+    let pairs: Vec<(usize, usize)> = (0..views.len())
+        .filter_map(|k| {
+            let ck = views[k].0.centre_in_world();
+            (0..views.len())
+                .filter(|&n| n != k)
+                .min_by(|&a, &b| {
+                    let da = (views[a].0.centre_in_world() - ck).norm();
+                    let db = (views[b].0.centre_in_world() - ck).norm();
+                    da.total_cmp(&db)
+                })
+                .map(|n| (k, n))
+        })
+        .collect();
+    let scores: Vec<(f64, usize)> = radii
+        .par_iter()
+        .map(|&radius_m| {
+            let (mut sum, mut count) = (0.0, 0usize);
+            for &(k, n) in &pairs {
+                let (camera, image) = &views[k];
+                let (other, other_image) = &views[n];
+                let origin = camera.centre_in_world();
+                let world_from_cam = camera.cam_from_world.inverse();
+                for y in (0..camera.height as usize).step_by(SAMPLE_STEP_PX) {
+                    for x in (0..camera.width as usize).step_by(SAMPLE_STEP_PX) {
+                        let pixel = Point2::new(x as f64, y as f64);
+                        let ray = world_from_cam.rotation * camera.ray_in_cam(&pixel);
+                        // Upward rays meet the wall whatever its radius.
+                        if ray.z <= 0.0 || origin.z < ground_z_m {
+                            continue;
+                        }
+                        let mut a = Vec::with_capacity(25);
+                        let mut b = Vec::with_capacity(25);
+                        for dy in -PATCH_HALF..=PATCH_HALF {
+                            for dx in -PATCH_HALF..=PATCH_HALF {
+                                let px = Point2::new(
+                                    pixel.x + 2.0 * dx as f64,
+                                    pixel.y + 2.0 * dy as f64,
+                                );
+                                let ray = world_from_cam.rotation * camera.ray_in_cam(&px);
+                                let Some(hit) = wall_hit(&origin, &ray, &centre_xy, radius_m)
+                                else {
+                                    continue;
+                                };
+                                let Some(q) = other.project(&hit) else {
+                                    continue;
+                                };
+                                if let (Some(ga), Some(gb)) =
+                                    (grey(image, px.x, px.y), grey(other_image, q.x, q.y))
+                                {
+                                    a.push(ga);
+                                    b.push(gb);
+                                }
+                            }
+                        }
+                        if a.len() == 25
+                            && let Some(score) = ncc(&a, &b)
+                        {
+                            sum += score;
+                            count += 1;
+                        }
+                    }
+                }
+            }
+            (
+                if count > 0 {
+                    sum / count as f64
+                } else {
+                    f64::NAN
+                },
+                count,
+            )
+        })
+        .collect();
+    let (best, _) = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, (score, count))| score.is_finite() && *count > 0)
+        .max_by(|a, b| a.1.0.total_cmp(&b.1.0))?;
+    tracing::info!(
+        radius_m = radii[best],
+        score = scores[best].0,
+        samples = scores[best].1,
+        "backdrop fitted"
+    );
+    Some(Backdrop {
+        centre_xy_m: [centre_xy.x, centre_xy.y],
+        radius_m: radii[best],
+        ground_z_m,
+    })
+}
+
+/// Where the ray from `origin` along `ray` meets the backdrop proxy: the
+/// ground inside the cylinder, else the wall.
+#[must_use]
+pub fn backdrop_hit(
+    origin: &Point3<f64>,
+    ray: &Vector3<f64>,
+    backdrop: &Backdrop,
+) -> Option<Point3<f64>> {
+    let centre = Point2::new(backdrop.centre_xy_m[0], backdrop.centre_xy_m[1]);
+    if ray.z < 0.0 && origin.z > backdrop.ground_z_m {
+        let t = (backdrop.ground_z_m - origin.z) / ray.z;
+        let ground = origin + ray * t;
+        if (ground.x - centre.x).hypot(ground.y - centre.y) <= backdrop.radius_m {
+            return Some(ground);
+        }
+    }
+    wall_hit(origin, ray, &centre, backdrop.radius_m)
+}
+
+/// Mean colour (RGB 0..255, A = samples) of the views' pixels by the
+/// elevation of their backdrop point seen from `focus`, in `bins` bins over
+/// -90..90 degrees; empty bins take the nearest filled one. This is what a
+/// point no camera sees is painted with: the crowd's and the sky's average
+/// at that height, never black. Empty when no pixel lands anywhere.
+#[must_use]
+pub fn colour_table(
+    views: &[(Camera, &RgbaImage)],
+    backdrop: &Backdrop,
+    focus: &Point3<f64>,
+    bins: u32,
+) -> Vec<[f32; 4]> {
+    let bins = bins.max(1) as usize;
+    let per_view: Vec<Vec<[f64; 4]>> = views
+        .par_iter()
+        .map(|(camera, image)| {
+            let mut sums = vec![[0.0f64; 4]; bins];
+            let origin = camera.centre_in_world();
+            let world_from_cam = camera.cam_from_world.inverse();
+            for y in (0..camera.height).step_by(SAMPLE_STEP_PX) {
+                for x in (0..camera.width).step_by(SAMPLE_STEP_PX) {
+                    let ray = world_from_cam.rotation
+                        * camera.ray_in_cam(&Point2::new(f64::from(x), f64::from(y)));
+                    let Some(hit) = backdrop_hit(&origin, &ray, backdrop) else {
+                        continue;
+                    };
+                    let d = hit - focus;
+                    let elevation = d.z.atan2(d.x.hypot(d.y));
+                    let bin = ((elevation / std::f64::consts::PI + 0.5) * bins as f64)
+                        .clamp(0.0, bins as f64 - 1.0) as usize;
+                    let p = image.pixel(x, y);
+                    for c in 0..3 {
+                        sums[bin][c] += f64::from(p[c]);
+                    }
+                    sums[bin][3] += 1.0;
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut sums = vec![[0.0f64; 4]; bins];
+    for view in per_view {
+        for (total, s) in sums.iter_mut().zip(view) {
+            for c in 0..4 {
+                total[c] += s[c];
+            }
+        }
+    }
+    let filled: Vec<usize> = (0..bins).filter(|&b| sums[b][3] > 0.0).collect();
+    if filled.is_empty() {
+        return Vec::new();
+    }
+    (0..bins)
+        .map(|b| {
+            let nearest = *filled
+                .iter()
+                .min_by_key(|&&f| f.abs_diff(b))
+                .unwrap_or(&filled[0]);
+            let s = sums[nearest];
+            [
+                (s[0] / s[3]) as f32,
+                (s[1] / s[3]) as f32,
+                (s[2] / s[3]) as f32,
+                s[3] as f32,
+            ]
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_hit_is_on_the_cylinder_ahead_of_the_origin() {
+        let origin = Point3::new(3.0, -2.0, 1.5);
+        let ray = Vector3::new(-0.3, 1.0, 0.2);
+        let hit = wall_hit(&origin, &ray, &Point2::new(1.0, 1.0), 20.0).unwrap();
+        assert!(((hit.x - 1.0).hypot(hit.y - 1.0) - 20.0).abs() < 1e-9);
+        assert!((hit - origin).dot(&ray) > 0.0);
+        assert!(wall_hit(&origin, &Vector3::z(), &Point2::origin(), 20.0).is_none());
+    }
+
+    #[test]
+    fn plain_patches_do_not_score() {
+        assert_eq!(ncc(&[5.0; 25], &[7.0; 25]), None);
+        let a: Vec<f64> = (0..25).map(|i| f64::from(i * 7 % 11) * 10.0).collect();
+        let b: Vec<f64> = a.iter().map(|v| 2.0 * v + 3.0).collect();
+        assert!((ncc(&a, &b).unwrap() - 1.0).abs() < 1e-12);
+    }
+}
