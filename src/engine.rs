@@ -271,7 +271,11 @@ impl InstantScene {
     ) -> Result<Self, EngineError> {
         let renderer = SplatRenderer::new(ctx);
         let gpu_cloud = renderer.upload(ctx, cloud);
-        let mut style = SplatStyle::default();
+        let mut style = if options.flat {
+            SplatStyle::default()
+        } else {
+            SplatStyle::view_dependent()
+        };
         let mut sources = None;
         if !options.flat {
             let views = crate::render::undistorted_sources(rig, images);

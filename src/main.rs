@@ -134,14 +134,24 @@ enum Command {
         foreground_only: bool,
     },
     /// Score a point cloud against a synthetic capture's ground truth
-    /// (accuracy, completeness, F-score at 1 and 2 cm; design.md section 7).
+    /// (accuracy, completeness, F-score at 1 and 2 cm), or a rendered view
+    /// against a camera's real image (PSNR, SSIM; design.md section 7).
     Evaluate {
-        /// Synthetic capture folder (rig.json, capture.json, truth/).
+        /// Synthetic capture folder (rig.json, capture.json, truth/, frames/).
         #[arg(long)]
         capture: PathBuf,
         /// The PLY to score.
+        #[arg(long, required_unless_present = "view", conflicts_with = "view")]
+        cloud: Option<PathBuf>,
+        /// A rendered view (PNG) to score against `--camera`'s frame.
+        #[arg(long, requires = "camera")]
+        view: Option<PathBuf>,
+        /// Camera id whose frame (frames/<id>.png) the view is compared with.
         #[arg(long)]
-        cloud: PathBuf,
+        camera: Option<String>,
+        /// Write the absolute error of the view as an image here (x4 gain).
+        #[arg(long, requires = "view")]
+        error_map: Option<PathBuf>,
         /// Write the metrics as JSON here.
         #[arg(long)]
         report: Option<PathBuf>,
@@ -327,6 +337,91 @@ fn reconstruct_settings(roi: Option<&str>, cpu: bool) -> anyhow::Result<Reconstr
         backend: if cpu { Backend::Cpu } else { Backend::Gpu },
         ..ReconstructSettings::default()
     })
+}
+
+/// Scores of `evaluate --view`: the whole image and the true foreground.
+#[derive(serde::Serialize)]
+struct ViewReport {
+    camera: String,
+    whole: timeslice::render::quality::ViewScores,
+    foreground: Option<timeslice::render::quality::ViewScores>,
+}
+
+fn read_rgba(path: &Path) -> anyhow::Result<image::RgbaImage> {
+    Ok(image::open(path)
+        .map_err(|e| UsageError(format!("{}: {e}", path.display())))?
+        .into_rgba8())
+}
+
+fn evaluate_view(
+    capture: &Path,
+    view: &Path,
+    camera: &str,
+    error_map: Option<&Path>,
+    report: Option<&Path>,
+) -> anyhow::Result<()> {
+    use timeslice::render::quality;
+    let rendered = read_rgba(view)?;
+    let reference_path = capture.join("frames").join(format!("{camera}.png"));
+    if !reference_path.exists() {
+        bail!(UsageError(format!(
+            "{}: no frame of camera {camera:?} to compare with",
+            reference_path.display()
+        )));
+    }
+    let reference = read_rgba(&reference_path)?;
+    let (width, height) = reference.dimensions();
+    if rendered.dimensions() != (width, height) {
+        bail!(UsageError(format!(
+            "{} is {}x{} but {} is {width}x{height}",
+            view.display(),
+            rendered.width(),
+            rendered.height(),
+            reference_path.display()
+        )));
+    }
+    let whole = quality::compare(&rendered, &reference, width, height, None)?;
+    let mask_path = capture.join("truth").join(format!("{camera}.mask.png"));
+    let foreground = if mask_path.exists() {
+        let mask = image::open(&mask_path)
+            .map_err(|e| UsageError(format!("{}: {e}", mask_path.display())))?
+            .into_luma8();
+        if mask.dimensions() == (width, height) {
+            quality::compare(&rendered, &reference, width, height, Some(mask.as_raw())).ok()
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    if let Some(path) = error_map {
+        let errors = quality::error_image(&rendered, &reference, 4.0);
+        image::save_buffer(
+            path,
+            &errors,
+            width,
+            height,
+            image::ExtendedColorType::Rgba8,
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!(
+        "evaluate: view of {camera}: PSNR {:.2} dB  SSIM {:.4}{}",
+        whole.psnr_db,
+        whole.ssim,
+        foreground.map_or_else(String::new, |f| format!(
+            "  (foreground: PSNR {:.2} dB  SSIM {:.4}, {} px)",
+            f.psnr_db, f.ssim, f.pixels
+        ))
+    );
+    write_report(
+        report,
+        &ViewReport {
+            camera: camera.to_owned(),
+            whole,
+            foreground,
+        },
+    )
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -541,9 +636,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate {
             capture,
             cloud,
+            view,
+            camera,
+            error_map,
             report,
             foreground,
         } => {
+            if let (Some(view), Some(camera)) = (view, camera) {
+                return evaluate_view(
+                    &capture,
+                    &view,
+                    &camera,
+                    error_map.as_deref(),
+                    report.as_deref(),
+                );
+            }
+            let Some(cloud) = cloud else {
+                bail!(UsageError("evaluate needs --cloud or --view".into()));
+            };
             let truth = timeslice::synth::load_truth(&capture)?;
             let cloud = reconstruct::ply::read_ply(&cloud)?;
             let truth_points = if foreground {

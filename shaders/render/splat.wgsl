@@ -36,7 +36,8 @@ struct Point {
 
 struct View {
     camera: Camera,
-    // point count, max splat radius px, hole-fill radius px, unused
+    // point count, max splat radius px, hole-fill radius px, source depth
+    // closing radius px
     counts: vec4<u32>,
     // depth tolerance (relative), radius scale, near plane (m), unused
     tuning: vec4<f32>,
@@ -48,7 +49,8 @@ struct View {
     selected: vec4<u32>,
     // backdrop: centre x, centre y, cylinder radius (0 = none), ground z
     backdrop: vec4<f32>,
-    // visibility tolerance relative, absolute (m); smallest angle (rad); unused
+    // visibility tolerance relative, absolute (m); smallest angle (rad);
+    // ground snap height (m)
     blend: vec4<f32>,
     // where the sources look (world m); bins of the backdrop colour table
     focus: vec4<f32>,
@@ -240,6 +242,32 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- View-dependent blending ----------------------------------------------
 
+// A source camera's depth map for the visibility test, closed: each empty
+// pixel takes the nearest splatted depth within `counts.w` pixels, so the gaps
+// between a sparse player's splats still hide the ground behind it (its
+// colour must not be painted there). Reads `depth_bits` (the raw map),
+// writes `color_out` (the closed map); both packed like the source pixels.
+@compute @workgroup_size(16, 16, 1)
+fn close_source_depth(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let cam = view.camera;
+    if gid.x >= cam.size.x || gid.y >= cam.size.y {
+        return;
+    }
+    let reach = i32(view.counts.w);
+    var nearest = 0u;
+    for (var dy = -reach; dy <= reach; dy = dy + 1) {
+        for (var dx = -reach; dx <= reach; dx = dx + 1) {
+            let x = i32(gid.x) + dx;
+            let y = i32(gid.y) + dy;
+            if x < 0 || y < 0 || x >= i32(cam.size.x) || y >= i32(cam.size.y) {
+                continue;
+            }
+            nearest = max(nearest, atomicLoad(&depth_bits[cam.size.z + u32(y) * cam.size.x + u32(x)]));
+        }
+    }
+    color_out[cam.size.z + gid.y * cam.size.x + gid.x] = nearest;
+}
+
 fn depth_of_bits(bits: u32) -> f32 {
     if bits == 0u {
         return 0.0;
@@ -326,19 +354,42 @@ fn backdrop_depth(origin: vec3<f32>, ray: vec3<f32>) -> f32 {
     return select(0.0, t, t > 0.0);
 }
 
-// Bilinear RGB (0..255) of source `s` at `pixel` (inside the image).
+fn source_texel(cam: Camera, x: i32, y: i32) -> vec3<f32> {
+    let cx = u32(clamp(x, 0, i32(cam.size.x) - 1));
+    let cy = u32(clamp(y, 0, i32(cam.size.y) - 1));
+    return unpack4x8unorm(source_pixels[cam.size.z + cy * cam.size.x + cx]).rgb;
+}
+
+// Catmull-Rom weights of the 4 taps around fraction `t`.
+fn catmull_rom(t: f32) -> vec4<f32> {
+    let t2 = t * t;
+    let t3 = t2 * t;
+    return vec4<f32>(
+        -0.5 * t3 + t2 - 0.5 * t,
+        1.5 * t3 - 2.5 * t2 + 1.0,
+        -1.5 * t3 + 2.0 * t2 + 0.5 * t,
+        0.5 * t3 - 0.5 * t2,
+    );
+}
+
+// Bicubic (Catmull-Rom) RGB (0..255) of source `cam` at `pixel`: sharper
+// than bilinear, which blurs fine texture (grass, crowd) it resamples.
 fn sample_source(cam: Camera, pixel: vec2<f32>) -> vec3<f32> {
-    let x0 = u32(floor(pixel.x));
-    let y0 = u32(floor(pixel.y));
-    let x1 = min(x0 + 1u, cam.size.x - 1u);
-    let y1 = min(y0 + 1u, cam.size.y - 1u);
-    let f = pixel - vec2<f32>(f32(x0), f32(y0));
-    let base = cam.size.z;
-    let c00 = unpack4x8unorm(source_pixels[base + y0 * cam.size.x + x0]).rgb;
-    let c10 = unpack4x8unorm(source_pixels[base + y0 * cam.size.x + x1]).rgb;
-    let c01 = unpack4x8unorm(source_pixels[base + y1 * cam.size.x + x0]).rgb;
-    let c11 = unpack4x8unorm(source_pixels[base + y1 * cam.size.x + x1]).rgb;
-    return 255.0 * mix(mix(c00, c10, f.x), mix(c01, c11, f.x), f.y);
+    let base = floor(pixel);
+    let f = pixel - base;
+    let wx = catmull_rom(f.x);
+    let wy = catmull_rom(f.y);
+    let x0 = i32(base.x) - 1;
+    let y0 = i32(base.y) - 1;
+    var sum = vec3<f32>(0.0);
+    for (var j = 0; j < 4; j = j + 1) {
+        let row = source_texel(cam, x0, y0 + j) * wx.x
+            + source_texel(cam, x0 + 1, y0 + j) * wx.y
+            + source_texel(cam, x0 + 2, y0 + j) * wx.z
+            + source_texel(cam, x0 + 3, y0 + j) * wx.w;
+        sum = sum + row * wy[j];
+    }
+    return 255.0 * clamp(sum, vec3<f32>(0.0), vec3<f32>(1.0));
 }
 
 @compute @workgroup_size(16, 16, 1)
@@ -351,7 +402,12 @@ fn blend(@builtin(global_invocation_id) gid: vec3<u32>) {
     let pixel = vec2<f32>(f32(gid.x), f32(gid.y));
     let origin = centre_in_world(cam);
     let ray = world_from_cam_dir(cam, ray_in_cam(cam, pixel));
-    let surface = surface_depth(vec2<i32>(i32(gid.x), i32(gid.y)));
+    var surface = surface_depth(vec2<i32>(i32(gid.x), i32(gid.y)));
+    // Surface points within the snap height of the ground are the ground:
+    // the plane is exact where the splats are noisy.
+    if surface > 0.0 && view.backdrop.z > 0.0 && ray.z < 0.0 && abs(origin.z + ray.z * surface - view.backdrop.w) < view.blend.w {
+        surface = (view.backdrop.w - origin.z) / ray.z;
+    }
     let backdrop = backdrop_depth(origin, ray);
     var depth = surface;
     if backdrop > 0.0 && (depth <= 0.0 || backdrop < depth) {

@@ -86,7 +86,7 @@ pub struct SplatViewGpu {
     /// none), ground height z (m).
     pub backdrop: [f32; 4],
     /// Visibility tolerance (relative, absolute m), smallest blend angle
-    /// (rad), unused.
+    /// (rad), ground snap height (m).
     pub blend: [f32; 4],
     /// Where the sources look (world m), and the number of bins of the
     /// backdrop colour table (0 = none; see `render::backdrop`).

@@ -4,6 +4,7 @@
 pub mod backdrop;
 pub mod camera_path;
 pub mod cpu_ref;
+pub mod quality;
 mod splat;
 
 pub use backdrop::fit_backdrop;

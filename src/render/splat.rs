@@ -43,6 +43,30 @@ pub struct SplatStyle {
     pub visibility_tolerance: f32,
     /// ... plus this many metres of the camera's own splatted depth.
     pub visibility_tolerance_m: f32,
+    /// Each source camera's depth map takes the nearest depth within this
+    /// many pixels (gaps between sparse splats still occlude), pixels.
+    pub occluder_grow_px: u32,
+    /// With a backdrop, surface points this close to the ground (metres)
+    /// are drawn on the ground plane (flat fields: the plane is exact where
+    /// the reconstruction is noisy); 0 = off.
+    pub ground_snap_m: f32,
+}
+
+impl SplatStyle {
+    /// The style for colour blended from the real cameras: the splats only
+    /// give depth, so they are larger (no hole may show the ground through
+    /// a player), and a source sees a point unless something at least 30 cm
+    /// nearer covers it within 2 px (players' splats are sparse at their
+    /// silhouettes). Tuned on the leave-one-out views of the demo capture.
+    #[must_use]
+    pub fn view_dependent() -> Self {
+        Self {
+            radius_scale: 1.4,
+            visibility_tolerance_m: 0.3,
+            occluder_grow_px: 2,
+            ..Self::default()
+        }
+    }
 }
 
 /// Proxy geometry of what lies beyond the reconstruction: the ground plane
@@ -69,6 +93,8 @@ impl Default for SplatStyle {
             backdrop: None,
             visibility_tolerance: 0.01,
             visibility_tolerance_m: 0.05,
+            occluder_grow_px: 2,
+            ground_snap_m: 0.03,
         }
     }
 }
@@ -140,7 +166,7 @@ pub fn splat_view(
             point_count as u32,
             style.max_radius_px.max(1),
             style.hole_fill_px,
-            0,
+            style.occluder_grow_px,
         ],
         tuning: [style.depth_tolerance, style.radius_scale, NEAR_PLANE_M, 0.0],
         background_top: [t0, t1, t2, 0.0],
@@ -152,7 +178,7 @@ pub fn splat_view(
             style.visibility_tolerance,
             style.visibility_tolerance_m,
             MIN_BLEND_ANGLE_RAD,
-            0.0,
+            style.ground_snap_m,
         ],
         focus: [
             blend.focus_in_world[0],
@@ -280,13 +306,13 @@ pub struct SplatRenderer {
     color: wgpu::ComputePipeline,
     resolve: wgpu::ComputePipeline,
     blend: wgpu::ComputePipeline,
+    close: wgpu::ComputePipeline,
     /// Stand-ins for the source bindings when there are no sources.
     no_cameras: wgpu::Buffer,
     no_words: wgpu::Buffer,
     no_colours: wgpu::Buffer,
-    /// Stand-ins for the colour bindings of the source depth pass.
+    /// Stand-in for the colour sums of the source depth pass.
     no_sums: wgpu::Buffer,
-    no_color: wgpu::Buffer,
 }
 
 impl SplatRenderer {
@@ -318,6 +344,7 @@ impl SplatRenderer {
             color: make("splat_color"),
             resolve: make("resolve"),
             blend: make("blend"),
+            close: make("close_source_depth"),
             layout,
             no_cameras: ctx.storage_buffer(
                 "no source cameras",
@@ -327,7 +354,6 @@ impl SplatRenderer {
             no_words: ctx.storage_buffer_zeroed("no source pixels", 4),
             no_colours: ctx.storage_buffer_zeroed("no backdrop colours", 16),
             no_sums: ctx.storage_buffer_zeroed("no colour sums", 16),
-            no_color: ctx.storage_buffer_zeroed("no colour", 4),
         }
     }
 
@@ -412,6 +438,7 @@ impl SplatRenderer {
             depth: ctx.storage_buffer_zeroed("source depth", pixel_count as u64 * 4),
             cameras,
         };
+        let raw_depth = ctx.storage_buffer_zeroed("source raw depth", pixel_count as u64 * 4);
         ctx.with_validation("source depth maps", || {
             let mut encoder = ctx
                 .device
@@ -431,9 +458,9 @@ impl SplatRenderer {
                     &[
                         &view_buffer,
                         &cloud.buffer,
-                        &sources.depth,
+                        &raw_depth,
                         &self.no_sums,
-                        &self.no_color,
+                        &sources.depth,
                         &self.no_cameras,
                         &self.no_words,
                         &self.no_words,
@@ -448,6 +475,19 @@ impl SplatRenderer {
                     pass.set_pipeline(&self.depth);
                     pass.set_bind_group(0, &bind_group, &[]);
                     pass.dispatch_workgroups(point_groups.0, point_groups.1, 1);
+                }
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("source depth closing"),
+                        timestamp_writes: None,
+                    });
+                    pass.set_pipeline(&self.close);
+                    pass.set_bind_group(0, &bind_group, &[]);
+                    pass.dispatch_workgroups(
+                        camera.width.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE),
+                        camera.height.div_ceil(SPLAT_PIXEL_WORKGROUP_EDGE),
+                        1,
+                    );
                 }
                 keep_alive.push(view_buffer);
             }
