@@ -99,6 +99,22 @@ fn every_shader_validates_and_matches_dispatch_constants() {
             ("render/splat.wgsl", "splat_color"),
             [timeslice::render::SPLAT_POINT_WORKGROUP, 1, 1],
         ),
+        (
+            ("render/splat.wgsl", "blend"),
+            [
+                timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE,
+                timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE,
+                1,
+            ],
+        ),
+        (
+            ("render/splat.wgsl", "close_source_depth"),
+            [
+                timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE,
+                timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE,
+                1,
+            ],
+        ),
     ]
     .into_iter()
     .collect();

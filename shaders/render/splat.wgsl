@@ -39,11 +39,13 @@ struct View {
     // point count, max splat radius px, hole-fill radius px, source depth
     // closing radius px
     counts: vec4<u32>,
-    // depth tolerance (relative), radius scale, near plane (m), unused
+    // depth tolerance (relative), radius scale, near plane (m), a source's
+    // own depth matching a point within this (m) sees it
     tuning: vec4<f32>,
     background_top: vec4<f32>,
     background_bottom: vec4<f32>,
-    // selected source count (0 = flat colours), unused x3
+    // selected source count (0 = flat colours), words of the raw source
+    // depth maps (the closed maps follow), unused x2
     sources: vec4<u32>,
     // indices of the selected sources, nearest first
     selected: vec4<u32>,
@@ -246,7 +248,8 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
 // pixel takes the nearest splatted depth within `counts.w` pixels, so the gaps
 // between a sparse player's splats still hide the ground behind it (its
 // colour must not be painted there). Reads `depth_bits` (the raw map),
-// writes `color_out` (the closed map); both packed like the source pixels.
+// writes the closed map into `color_out` after `sources.y` words (the host
+// copies the raw maps in front: `source_depth_bits` holds both).
 @compute @workgroup_size(16, 16, 1)
 fn close_source_depth(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cam = view.camera;
@@ -265,7 +268,7 @@ fn close_source_depth(@builtin(global_invocation_id) gid: vec3<u32>) {
             nearest = max(nearest, atomicLoad(&depth_bits[cam.size.z + u32(y) * cam.size.x + u32(x)]));
         }
     }
-    color_out[cam.size.z + gid.y * cam.size.x + gid.x] = nearest;
+    color_out[view.sources.y + cam.size.z + gid.y * cam.size.x + gid.x] = nearest;
 }
 
 fn depth_of_bits(bits: u32) -> f32 {
@@ -433,9 +436,13 @@ fn blend(@builtin(global_invocation_id) gid: vec3<u32>) {
         if p.x < 0.0 || p.y < 0.0 || p.x > f32(src.size.x) - 1.0 || p.y > f32(src.size.y) - 1.0 {
             continue;
         }
+        // The source sees the point if its own depth there matches; else
+        // unless something well in front covers it nearby (closed map).
         let at = src.size.z + u32(round(p.y)) * src.size.x + u32(round(p.x));
         let seen = depth_of_bits(source_depth_bits[at]);
-        if seen > 0.0 && point_in_src.z > seen * (1.0 + view.blend.x) + view.blend.y {
+        let matches = seen > 0.0 && abs(point_in_src.z - seen) <= seen * view.blend.x + view.tuning.w;
+        let nearest = depth_of_bits(source_depth_bits[view.sources.y + at]);
+        if !matches && nearest > 0.0 && point_in_src.z > nearest * (1.0 + view.blend.x) + view.blend.y {
             continue;
         }
         let angle = acos(clamp(dot(virtual_dir, normalize(point - centre_in_world(src))), -1.0, 1.0));

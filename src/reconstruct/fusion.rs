@@ -194,3 +194,66 @@ fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
     }
     cloud
 }
+/// Drops points with fewer than `min_neighbours` other points within
+/// `radius_m`: floaters (isolated mismatches hanging in the air) that a
+/// lenient fusion lets through. Cells of `radius_m` hash the points; each
+/// point looks at its 27 cells.
+#[must_use]
+pub fn remove_isolated(cloud: PointCloud, radius_m: f64, min_neighbours: usize) -> PointCloud {
+    let key = |p: &[f32; 3]| {
+        (
+            (f64::from(p[0]) / radius_m).floor() as i64,
+            (f64::from(p[1]) / radius_m).floor() as i64,
+            (f64::from(p[2]) / radius_m).floor() as i64,
+        )
+    };
+    let mut cells: HashMap<(i64, i64, i64), Vec<usize>> = HashMap::new();
+    for (i, p) in cloud.positions_in_world.iter().enumerate() {
+        cells.entry(key(p)).or_default().push(i);
+    }
+    let r2 = (radius_m * radius_m) as f32;
+    let keep: Vec<bool> = cloud
+        .positions_in_world
+        .par_iter()
+        .map(|p| {
+            let (cx, cy, cz) = key(p);
+            let mut count = 0usize;
+            for dz in -1..=1 {
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let Some(members) = cells.get(&(cx + dx, cy + dy, cz + dz)) else {
+                            continue;
+                        };
+                        for &j in members {
+                            let q = cloud.positions_in_world[j];
+                            let d2 = (q[0] - p[0]).powi(2)
+                                + (q[1] - p[1]).powi(2)
+                                + (q[2] - p[2]).powi(2);
+                            if d2 <= r2 {
+                                count += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            // The point itself is counted once.
+            count > min_neighbours
+        })
+        .collect();
+    let pick = |i: usize| keep[i];
+    PointCloud {
+        positions_in_world: filter_by(&cloud.positions_in_world, pick),
+        colors: filter_by(&cloud.colors, pick),
+        normals: filter_by(&cloud.normals, pick),
+        radii_m: filter_by(&cloud.radii_m, pick),
+    }
+}
+
+fn filter_by<T: Copy>(values: &[T], keep: impl Fn(usize) -> bool) -> Vec<T> {
+    values
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(_, v)| *v)
+        .collect()
+}

@@ -122,6 +122,10 @@ pub fn fingerprint(
     h = fnv1a(h, &VENUE_FORMAT.to_le_bytes());
     h = fnv1a(h, format!("{rig:?}").as_bytes());
     h = fnv1a(h, format!("{settings:?}").as_bytes());
+    h = fnv1a(
+        h,
+        format!("floaters {FLOATER_RADIUS_M} {FLOATER_MIN_NEIGHBOURS}").as_bytes(),
+    );
     for plate in plates {
         match plate {
             Some(image) => {
@@ -132,6 +136,21 @@ pub fn fingerprint(
         }
     }
     format!("{h:016x}")
+}
+
+/// Neighbourhood of the floater test on the venue, metres.
+const FLOATER_RADIUS_M: f64 = 0.05;
+/// Fewest neighbours a venue point needs within [`FLOATER_RADIUS_M`].
+const FLOATER_MIN_NEIGHBOURS: usize = 20;
+
+/// The venue is built at leisure, once: a point confirmed by one other view
+/// is kept (prop sides seen at grazing angles have few), and the floaters
+/// this lets through are removed afterwards by [`super::fusion::remove_isolated`].
+fn venue_settings(settings: &ReconstructSettings) -> ReconstructSettings {
+    ReconstructSettings {
+        min_consistent_views: 1,
+        ..settings.clone()
+    }
 }
 
 /// Returns the venue of the plates in `dir`: from the cache when it matches
@@ -149,6 +168,7 @@ pub fn venue(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Venue, ReconstructError> {
     let plates = load_plates(rig, dir)?;
+    let settings = &venue_settings(settings);
     let fingerprint = fingerprint(rig, &plates, settings);
     let ply_path = dir.join("venue.ply");
     let manifest_path = dir.join("venue.json");
@@ -178,6 +198,7 @@ pub fn venue(
     }
     let started = Instant::now();
     let (cloud, report) = super::reconstruct_with_progress(ctx, rig, &plates, settings, progress)?;
+    let cloud = super::fusion::remove_isolated(cloud, FLOATER_RADIUS_M, FLOATER_MIN_NEIGHBOURS);
     if cloud.is_empty() {
         return Err(ReconstructError::EmptyRoi(
             "the clean plates gave no venue points (no texture or no overlap inside the volume of interest)".into(),

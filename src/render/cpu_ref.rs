@@ -1,11 +1,17 @@
 //! CPU reference of `shaders/render/splat.wgsl` (same passes, same integer
-//! arithmetic), so tests can check the GPU renderer. Keep the two in step.
+//! arithmetic), so tests can check the GPU renderer: [`render_cpu`] for
+//! flat colours, [`render_view_cpu`] for colour blended from the real
+//! cameras. Keep the two in step.
 
 use glam::{Vec2, Vec3};
 
-use super::splat::{SplatStyle, gpu_points, splat_view};
+use super::splat::{
+    BACKDROP_COLOUR_BINS, BlendInputs, SplatStyle, gpu_points, rig_focus, select_sources,
+    splat_view,
+};
 use crate::calibration::Camera;
-use crate::gpu::gpu_types::{PointGpu, SplatViewGpu};
+use crate::gpu::gpu_types::{CameraGpu, PointGpu, SplatViewGpu};
+use crate::ingest::RgbaImage;
 use crate::reconstruct::PointCloud;
 
 struct Splat {
@@ -152,6 +158,349 @@ pub fn render_cpu(cloud: &PointCloud, camera: &Camera, style: &SplatStyle) -> Ve
                 view.background_bottom[2],
             );
             out.extend(pack((top * (1.0 - t) + bottom * t) * 255.0));
+        }
+    }
+    out
+}
+
+/// Inverted depth bits of every pixel (0 = empty), as `splat_depth`.
+fn splat_depth_cpu(points: &[PointGpu], view: &SplatViewGpu) -> Vec<u32> {
+    let (width, height) = (view.camera.size[0] as usize, view.camera.size[1] as usize);
+    let mut depth = vec![0u32; width * height];
+    for p in points {
+        if let Some(s) = project_point(view, p) {
+            let inverted = u32::MAX - s.depth.to_bits();
+            for_each_pixel(view, &s, |i, _| depth[i] = depth[i].max(inverted));
+        }
+    }
+    depth
+}
+
+/// `close_source_depth`: the nearest depth within `reach` pixels.
+fn close_depth(raw: &[u32], width: usize, height: usize, reach: i64) -> Vec<u32> {
+    let mut out = vec![0u32; raw.len()];
+    for y in 0..height as i64 {
+        for x in 0..width as i64 {
+            let mut nearest = 0u32;
+            for dy in -reach..=reach {
+                for dx in -reach..=reach {
+                    let (xx, yy) = (x + dx, y + dy);
+                    if xx < 0 || yy < 0 || xx >= width as i64 || yy >= height as i64 {
+                        continue;
+                    }
+                    nearest = nearest.max(raw[yy as usize * width + xx as usize]);
+                }
+            }
+            out[y as usize * width + x as usize] = nearest;
+        }
+    }
+    out
+}
+
+fn depth_of_bits(bits: u32) -> f32 {
+    if bits == 0 {
+        0.0
+    } else {
+        f32::from_bits(u32::MAX - bits)
+    }
+}
+
+struct CamF32 {
+    rows: [[f32; 4]; 3],
+    k: [f32; 4],
+    size: [u32; 2],
+}
+
+impl CamF32 {
+    fn new(g: &CameraGpu) -> Self {
+        Self {
+            rows: g.cam_from_world_rows,
+            k: g.intrinsics,
+            size: [g.size[0], g.size[1]],
+        }
+    }
+    fn to_cam(&self, p: Vec3) -> Vec3 {
+        let r = |i: usize| {
+            Vec3::new(self.rows[i][0], self.rows[i][1], self.rows[i][2]).dot(p) + self.rows[i][3]
+        };
+        Vec3::new(r(0), r(1), r(2))
+    }
+    fn dir_to_world(&self, d: Vec3) -> Vec3 {
+        let row = |i: usize| Vec3::new(self.rows[i][0], self.rows[i][1], self.rows[i][2]);
+        row(0) * d.x + row(1) * d.y + row(2) * d.z
+    }
+    fn centre(&self) -> Vec3 {
+        -self.dir_to_world(Vec3::new(self.rows[0][3], self.rows[1][3], self.rows[2][3]))
+    }
+    fn ray(&self, x: f32, y: f32) -> Vec3 {
+        Vec3::new(
+            (x - self.k[2]) / self.k[0],
+            (y - self.k[3]) / self.k[1],
+            1.0,
+        )
+    }
+    fn pixel(&self, p: Vec3) -> Vec2 {
+        Vec2::new(
+            self.k[0] * p.x / p.z + self.k[2],
+            self.k[1] * p.y / p.z + self.k[3],
+        )
+    }
+}
+
+fn catmull_rom(t: f32) -> [f32; 4] {
+    let (t2, t3) = (t * t, t * t * t);
+    [
+        -0.5 * t3 + t2 - 0.5 * t,
+        1.5 * t3 - 2.5 * t2 + 1.0,
+        -1.5 * t3 + 2.0 * t2 + 0.5 * t,
+        0.5 * t3 - 0.5 * t2,
+    ]
+}
+
+fn sample_bicubic(image: &RgbaImage, pixel: Vec2) -> Vec3 {
+    let base = pixel.floor();
+    let f = pixel - base;
+    let (wx, wy) = (catmull_rom(f.x), catmull_rom(f.y));
+    let texel = |x: i64, y: i64| {
+        let p = image.pixel(
+            x.clamp(0, i64::from(image.width) - 1) as u32,
+            y.clamp(0, i64::from(image.height) - 1) as u32,
+        );
+        Vec3::new(f32::from(p[0]), f32::from(p[1]), f32::from(p[2])) / 255.0
+    };
+    let (x0, y0) = (base.x as i64 - 1, base.y as i64 - 1);
+    let mut sum = Vec3::ZERO;
+    for (j, w) in wy.iter().enumerate() {
+        let y = y0 + j as i64;
+        let row = texel(x0, y) * wx[0]
+            + texel(x0 + 1, y) * wx[1]
+            + texel(x0 + 2, y) * wx[2]
+            + texel(x0 + 3, y) * wx[3];
+        sum += row * *w;
+    }
+    255.0 * sum.clamp(Vec3::ZERO, Vec3::ONE)
+}
+
+fn blend_colour(angles: &[f32; 4], colours: &[Vec3; 4], visible: usize, min_angle: f32) -> Vec3 {
+    if visible == 1 {
+        return colours[0];
+    }
+    let threshold = angles[visible - 1];
+    let (mut sum, mut total) = (Vec3::ZERO, 0.0f32);
+    for k in 0..visible - 1 {
+        let w = (1.0 - angles[k] / threshold).max(0.0) / angles[k].max(min_angle);
+        sum += colours[k] * w;
+        total += w;
+    }
+    if total <= 0.0 {
+        colours[0]
+    } else {
+        sum / total
+    }
+}
+
+/// Renders like the GPU's view-dependent path (`splat_depth` for every
+/// source and the view, `close_source_depth`, `blend`), single-threaded.
+/// `sources` are pinhole cameras with their images. Returns RGBA8.
+#[must_use]
+pub fn render_view_cpu(
+    cloud: &PointCloud,
+    camera: &Camera,
+    style: &SplatStyle,
+    sources: &[(Camera, &RgbaImage)],
+) -> Vec<u8> {
+    let points = gpu_points(cloud);
+    let cameras: Vec<Camera> = sources.iter().map(|(c, _)| c.clone()).collect();
+    let focus = rig_focus(&cameras).unwrap_or_else(nalgebra::Point3::origin);
+    let table = style.backdrop.map_or_else(Vec::new, |b| {
+        super::backdrop::colour_table(sources, &b, &focus, BACKDROP_COLOUR_BINS)
+    });
+    let blend = BlendInputs {
+        selected: select_sources(&cameras, camera, &focus),
+        focus_in_world: [focus.x as f32, focus.y as f32, focus.z as f32],
+        colour_bins: if table.is_empty() {
+            0
+        } else {
+            BACKDROP_COLOUR_BINS
+        },
+        source_pixels: 0,
+    };
+    let view = splat_view(camera, points.len(), style, &blend);
+    // Per source: (raw, closed) depth maps.
+    let source_depths: Vec<(Vec<u32>, Vec<u32>)> = cameras
+        .iter()
+        .map(|c| {
+            let v = splat_view(c, points.len(), style, &BlendInputs::default());
+            let raw = splat_depth_cpu(&points, &v);
+            let closed = close_depth(
+                &raw,
+                c.width as usize,
+                c.height as usize,
+                i64::from(style.occluder_grow_px),
+            );
+            (raw, closed)
+        })
+        .collect();
+    let source_cams: Vec<CamF32> = cameras
+        .iter()
+        .map(|c| CamF32::new(&CameraGpu::new(c, 0)))
+        .collect();
+    let depth = splat_depth_cpu(&points, &view);
+    let cam = CamF32::new(&view.camera);
+    let (width, height) = (camera.width as usize, camera.height as usize);
+    let depth_at = |x: i64, y: i64| depth_of_bits(depth[y as usize * width + x as usize]);
+    let surface_depth = |x: i64, y: i64| {
+        let own = depth_at(x, y);
+        if own > 0.0 {
+            return own;
+        }
+        let steps = [
+            (1, 0),
+            (-1, 0),
+            (0, 1),
+            (0, -1),
+            (1, 1),
+            (-1, -1),
+            (1, -1),
+            (-1, 1),
+        ];
+        let (mut sum, mut hits) = (0.0f32, 0u32);
+        for (k, (sx, sy)) in steps.iter().enumerate() {
+            if hits + (8 - k as u32) < 6 {
+                return 0.0;
+            }
+            for r in 1..=i64::from(view.counts[2]) {
+                let (qx, qy) = (x + sx * r, y + sy * r);
+                if qx < 0 || qy < 0 || qx >= width as i64 || qy >= height as i64 {
+                    break;
+                }
+                let d = depth_at(qx, qy);
+                if d > 0.0 {
+                    sum += d;
+                    hits += 1;
+                    break;
+                }
+            }
+        }
+        if hits >= 6 { sum / hits as f32 } else { 0.0 }
+    };
+    let [bx, by, radius, ground_z] = view.backdrop;
+    let backdrop_depth = |origin: Vec3, ray: Vec3| -> f32 {
+        if radius <= 0.0 {
+            return 0.0;
+        }
+        let centre = Vec2::new(bx, by);
+        if ray.z < 0.0 && origin.z > ground_z {
+            let t = (ground_z - origin.z) / ray.z;
+            let g = Vec2::new(origin.x, origin.y) + Vec2::new(ray.x, ray.y) * t - centre;
+            if g.dot(g) <= radius * radius {
+                return t;
+            }
+        }
+        let o = Vec2::new(origin.x, origin.y) - centre;
+        let d = Vec2::new(ray.x, ray.y);
+        let a = d.dot(d);
+        if a < 1e-12 {
+            return 0.0;
+        }
+        let b = o.dot(d);
+        let c = o.dot(o) - radius * radius;
+        let disc = b * b - a * c;
+        if disc < 0.0 {
+            return 0.0;
+        }
+        let t = (-b + disc.sqrt()) / a;
+        if t > 0.0 { t } else { 0.0 }
+    };
+    let unseen = |point: Vec3, y: f32| -> Vec3 {
+        if table.is_empty() {
+            let t = y / (height as f32 - 1.0).max(1.0);
+            let top = Vec3::from_slice(&view.background_top[..3]);
+            let bottom = Vec3::from_slice(&view.background_bottom[..3]);
+            return (top * (1.0 - t) + bottom * t) * 255.0;
+        }
+        let d = point - Vec3::from_array(blend.focus_in_world);
+        let elevation = d.z.atan2(Vec2::new(d.x, d.y).length());
+        let bins = table.len() as f32;
+        let bin = ((elevation / std::f32::consts::PI + 0.5) * bins).clamp(0.0, bins - 1.0) as usize;
+        Vec3::from_slice(&table[bin][..3])
+    };
+    let pack = |c: Vec3| {
+        let q = c.clamp(Vec3::ZERO, Vec3::splat(255.0)) + Vec3::splat(0.5);
+        [q.x as u8, q.y as u8, q.z as u8, 255]
+    };
+    let origin = cam.centre();
+    let mut out = Vec::with_capacity(width * height * 4);
+    for y in 0..height {
+        for x in 0..width {
+            let ray = cam.dir_to_world(cam.ray(x as f32, y as f32));
+            let mut surface = surface_depth(x as i64, y as i64);
+            if surface > 0.0
+                && radius > 0.0
+                && ray.z < 0.0
+                && (origin.z + ray.z * surface - ground_z).abs() < view.blend[3]
+            {
+                surface = (ground_z - origin.z) / ray.z;
+            }
+            let backdrop = backdrop_depth(origin, ray);
+            let mut depth = surface;
+            if backdrop > 0.0 && (depth <= 0.0 || backdrop < depth) {
+                depth = backdrop;
+            }
+            if depth <= 0.0 {
+                out.extend(pack(unseen(origin + ray * 1000.0, y as f32)));
+                continue;
+            }
+            let point = origin + ray * depth;
+            let virtual_dir = (point - origin).normalize();
+            let mut angles = [10.0f32; 4];
+            let mut colours = [Vec3::ZERO; 4];
+            let mut visible = 0usize;
+            for &k in blend.selected.iter().take(4) {
+                let src = &source_cams[k as usize];
+                let p_src = src.to_cam(point);
+                if p_src.z <= view.tuning[2] {
+                    continue;
+                }
+                let p = src.pixel(p_src);
+                if p.x < 0.0
+                    || p.y < 0.0
+                    || p.x > src.size[0] as f32 - 1.0
+                    || p.y > src.size[1] as f32 - 1.0
+                {
+                    continue;
+                }
+                let at = p.y.round() as usize * src.size[0] as usize + p.x.round() as usize;
+                let (raw, closed) = &source_depths[k as usize];
+                let seen = depth_of_bits(raw[at]);
+                let matches =
+                    seen > 0.0 && (p_src.z - seen).abs() <= seen * view.blend[0] + view.tuning[3];
+                let nearest = depth_of_bits(closed[at]);
+                if !matches
+                    && nearest > 0.0
+                    && p_src.z > nearest * (1.0 + view.blend[0]) + view.blend[1]
+                {
+                    continue;
+                }
+                let angle = virtual_dir
+                    .dot((point - src.centre()).normalize())
+                    .clamp(-1.0, 1.0)
+                    .acos();
+                let (mut a, mut c) = (angle, sample_bicubic(sources[k as usize].1, p));
+                for slot in 0..4 {
+                    if a < angles[slot] {
+                        std::mem::swap(&mut angles[slot], &mut a);
+                        std::mem::swap(&mut colours[slot], &mut c);
+                    }
+                }
+                visible += 1;
+            }
+            let colour = if visible == 0 {
+                unseen(point, y as f32)
+            } else {
+                blend_colour(&angles, &colours, visible, view.blend[2])
+            };
+            out.extend(pack(colour));
         }
     }
     out

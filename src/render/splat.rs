@@ -38,13 +38,18 @@ pub struct SplatStyle {
     /// Where no point lands, the real cameras are projected onto this proxy
     /// of the far venue (view-dependent mode only).
     pub backdrop: Option<Backdrop>,
-    /// A source camera sees a surface point if the point's depth is within
-    /// this fraction ...
+    /// A source camera sees a surface point if its own splatted depth
+    /// there matches the point's within this fraction plus
+    /// `visibility_match_m`, or else if nothing within `occluder_grow_px`
+    /// is nearer than the point by this fraction plus
+    /// `visibility_tolerance_m`.
     pub visibility_tolerance: f32,
-    /// ... plus this many metres of the camera's own splatted depth.
+    /// See `visibility_tolerance`, metres.
+    pub visibility_match_m: f32,
+    /// See `visibility_tolerance`, metres.
     pub visibility_tolerance_m: f32,
-    /// Each source camera's depth map takes the nearest depth within this
-    /// many pixels (gaps between sparse splats still occlude), pixels.
+    /// Reach of the nearest-depth (closed) source maps, pixels: gaps
+    /// between sparse splats still occlude.
     pub occluder_grow_px: u32,
     /// With a backdrop, surface points this close to the ground (metres)
     /// are drawn on the ground plane (flat fields: the plane is exact where
@@ -92,6 +97,7 @@ impl Default for SplatStyle {
             background_bottom: [0.75, 0.82, 0.9],
             backdrop: None,
             visibility_tolerance: 0.01,
+            visibility_match_m: 0.05,
             visibility_tolerance_m: 0.05,
             occluder_grow_px: 2,
             ground_snap_m: 0.03,
@@ -135,6 +141,8 @@ pub struct BlendInputs {
     pub focus_in_world: [f32; 3],
     /// Bins of the backdrop colour table (0: none, gradient fill).
     pub colour_bins: u32,
+    /// Pixels of all source images (where the closed depth maps start).
+    pub source_pixels: u32,
 }
 
 /// The per-view uniforms.
@@ -168,10 +176,15 @@ pub fn splat_view(
             style.hole_fill_px,
             style.occluder_grow_px,
         ],
-        tuning: [style.depth_tolerance, style.radius_scale, NEAR_PLANE_M, 0.0],
+        tuning: [
+            style.depth_tolerance,
+            style.radius_scale,
+            NEAR_PLANE_M,
+            style.visibility_match_m,
+        ],
         background_top: [t0, t1, t2, 0.0],
         background_bottom: [b0, b1, b2, 0.0],
-        sources: [count as u32, 0, 0, 0],
+        sources: [count as u32, blend.source_pixels, 0, 0],
         selected: indices,
         backdrop,
         blend: [
@@ -262,6 +275,7 @@ pub struct SourceViews {
     cameras: Vec<Camera>,
     focus: Point3<f64>,
     colour_bins: u32,
+    source_pixels: u32,
     colours: wgpu::Buffer,
     camera_buffer: wgpu::Buffer,
     pixels: wgpu::Buffer,
@@ -420,6 +434,7 @@ impl SplatRenderer {
         let sources = SourceViews {
             focus,
             colour_bins,
+            source_pixels: pixel_count as u32,
             colours: ctx.storage_buffer(
                 "backdrop colours",
                 bytemuck::cast_slice(&table),
@@ -435,7 +450,7 @@ impl SplatRenderer {
                 bytemuck::cast_slice(&words),
                 wgpu::BufferUsages::empty(),
             ),
-            depth: ctx.storage_buffer_zeroed("source depth", pixel_count as u64 * 4),
+            depth: ctx.storage_buffer_zeroed("source depth", pixel_count as u64 * 8),
             cameras,
         };
         let raw_depth = ctx.storage_buffer_zeroed("source raw depth", pixel_count as u64 * 4);
@@ -448,7 +463,15 @@ impl SplatRenderer {
             let point_groups = dispatch_size(cloud.count as u32, SPLAT_POINT_WORKGROUP);
             let mut keep_alive = Vec::with_capacity(cameras_gpu.len());
             for (camera, camera_gpu) in sources.cameras.iter().zip(&cameras_gpu) {
-                let mut view = splat_view(camera, cloud.count, style, &BlendInputs::default());
+                let mut view = splat_view(
+                    camera,
+                    cloud.count,
+                    style,
+                    &BlendInputs {
+                        source_pixels: pixel_count as u32,
+                        ..BlendInputs::default()
+                    },
+                );
                 view.camera = *camera_gpu;
                 let view_buffer = ctx.uniform_buffer("source view", bytemuck::bytes_of(&view));
                 let bind_group = bind_buffers(
@@ -491,6 +514,7 @@ impl SplatRenderer {
                 }
                 keep_alive.push(view_buffer);
             }
+            encoder.copy_buffer_to_buffer(&raw_depth, 0, &sources.depth, 0, pixel_count as u64 * 4);
             ctx.queue.submit([encoder.finish()]);
             ctx.wait_idle()
         })?;
@@ -556,6 +580,7 @@ impl SplatRenderer {
                 selected: select_sources(&s.cameras, &camera, &s.focus),
                 focus_in_world: [s.focus.x as f32, s.focus.y as f32, s.focus.z as f32],
                 colour_bins: s.colour_bins,
+                source_pixels: s.source_pixels,
             });
             let selected = &blend.selected;
             let view = splat_view(&camera, cloud.count, style, &blend);
