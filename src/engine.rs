@@ -21,7 +21,7 @@ use crate::frame_sync::{FrameSet, FrameSync, SyncStats};
 use crate::gpu::GpuContext;
 use crate::ingest::{IngestEvent, RgbaImage};
 use crate::output::{Destination, EncoderSettings, VideoWriter};
-use crate::reconstruct::{PointCloud, ReconstructReport, ReconstructSettings};
+use crate::reconstruct::{PointCloud, ReconstructSettings};
 use crate::render::{CameraPath, SplatRenderer, SplatStyle};
 use crate::replay_buffer::ReplayBuffer;
 use crate::synth::{CaptureSettings, SyntheticCapture};
@@ -337,23 +337,21 @@ pub struct ClipReport {
     pub wall_ms: f64,
 }
 
-/// Renders `path` around `cloud` and sends the frames to `destination`.
+/// Renders `path` around the instant `scene` and sends the frames to
+/// `destination`.
 ///
 /// # Errors
 /// GPU or output errors.
 pub fn render_clip(
     ctx: &GpuContext,
-    cloud: &PointCloud,
+    scene: &InstantScene,
     path: &CameraPath,
     encoder: EncoderSettings,
     destination: Destination,
     progress: ProgressFn,
 ) -> Result<ClipReport, EngineError> {
     let started = Instant::now();
-    let renderer = SplatRenderer::new(ctx);
-    let gpu_cloud = renderer.upload(ctx, cloud);
-    let target = renderer.target(ctx, encoder.width, encoder.height);
-    let style = SplatStyle::default();
+    let target = scene.renderer.target(ctx, encoder.width, encoder.height);
     let (width, height, fps) = (encoder.width, encoder.height, encoder.fps);
     let frames = ((path.duration_s() * f64::from(fps)).round() as u64).max(1);
     if let Destination::Srt(_) = &destination {
@@ -378,7 +376,7 @@ pub fn render_clip(
             }
         })?;
         let render_started = Instant::now();
-        let rgba = renderer.render(ctx, &gpu_cloud, &target, &camera, &style, None)?;
+        let rgba = scene.render(ctx, &target, &camera)?;
         render_ms += render_started.elapsed().as_secs_f64() * 1e3;
         writer.push_rgba(rgba)?;
         progress("render+encode", i + 1, frames);
@@ -440,8 +438,14 @@ pub struct DemoReport {
     pub frame_sets: usize,
     /// Frozen instant, rig clock ns.
     pub freeze_ns: i64,
-    /// Reconstruction report.
-    pub reconstruct: ReconstructReport,
+    /// Venue (cached or built) plus foreground, ms.
+    pub reconstruct_ms: f64,
+    /// Points rendered (venue + foreground).
+    pub points: usize,
+    /// Venue points.
+    pub venue_points: usize,
+    /// Foreground report of the frozen instant.
+    pub foreground: crate::reconstruct::foreground::ForegroundReport,
     /// Clip report.
     pub clip: ClipReport,
     /// Total wall time, ms.
@@ -492,10 +496,23 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
         )),
         ..ReconstructSettings::default()
     };
-    progress("reconstruct", 0, 1);
-    let (cloud, reconstruct) =
-        crate::reconstruct::reconstruct(Some(&ctx), &capture.rig, &images_of(&frozen), &settings)?;
-    progress("reconstruct", 1, 1);
+    // The capture holds clean plates: the venue is built from them, the
+    // frozen instant's players and ball against them.
+    let reconstruct_started = Instant::now();
+    let images = images_of(&frozen);
+    let (venue, foreground) = venue_and_foreground(
+        Some(&ctx),
+        &capture.rig,
+        &images,
+        &crate::reconstruct::venue::plates_dir(&dir),
+        &settings,
+        false,
+        &|done, total| progress("venue build (clean plates)", done, total),
+    )?;
+    let venue_points = venue.cloud.len();
+    let mut cloud = venue.cloud;
+    cloud.append(foreground.cloud);
+    let reconstruct_ms = reconstruct_started.elapsed().as_secs_f64() * 1e3;
     if cloud.is_empty() {
         return Err(EngineError::Capture {
             dir,
@@ -505,10 +522,11 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
     if let Some(ply) = &options.ply_out {
         crate::reconstruct::ply::write_ply(&cloud, ply)?;
     }
+    let scene = InstantScene::new(&ctx, &capture.rig, &images, &cloud, &ViewOptions::default())?;
     let encoder = EncoderSettings::broadcast(options.width, options.height, options.fps);
     let clip = render_clip(
         &ctx,
-        &cloud,
+        &scene,
         &options.path,
         encoder,
         options.destination.clone(),
@@ -520,7 +538,10 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
         ingest_ms: ingest.wall_ms,
         frame_sets: ingest.buffer.len(),
         freeze_ns: frozen.capture_ns,
-        reconstruct,
+        reconstruct_ms,
+        points: cloud.len(),
+        venue_points,
+        foreground: foreground.report,
         clip,
         wall_ms: started.elapsed().as_secs_f64() * 1e3,
     })

@@ -471,17 +471,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Destination::Srt(uri) => uri.clone(),
             };
             println!(
-                "demo: {} frames {}x{} to {target} in {seconds:.1} s (capture {:.1} s, ingest {:.1} s, reconstruct {:.1} s: {} points, render+encode {:.1} s) on {}",
+                "demo: {} frames {}x{} to {target} in {seconds:.1} s (capture {:.1} s, ingest {:.1} s, reconstruct {:.1} s: {} venue + {} foreground points, render+encode {:.1} s) on {}",
                 demo.clip.frames,
                 width,
                 height,
                 demo.capture_ms / 1e3,
                 demo.ingest_ms / 1e3,
-                (demo.reconstruct.prepare_ms
-                    + demo.reconstruct.sweep_ms
-                    + demo.reconstruct.fusion_ms)
-                    / 1e3,
-                demo.reconstruct.points,
+                demo.reconstruct_ms / 1e3,
+                demo.venue_points,
+                demo.foreground.points,
                 demo.clip.wall_ms / 1e3,
                 demo.adapter
             );

@@ -247,56 +247,45 @@ impl CamF32 {
     }
 }
 
-fn catmull_rom(t: f32) -> [f32; 4] {
-    let (t2, t3) = (t * t, t * t * t);
-    [
-        -0.5 * t3 + t2 - 0.5 * t,
-        1.5 * t3 - 2.5 * t2 + 1.0,
-        -1.5 * t3 + 2.0 * t2 + 0.5 * t,
-        0.5 * t3 - 0.5 * t2,
-    ]
-}
-
-fn sample_bicubic(image: &RgbaImage, pixel: Vec2) -> Vec3 {
-    let base = pixel.floor();
-    let f = pixel - base;
-    let (wx, wy) = (catmull_rom(f.x), catmull_rom(f.y));
-    let texel = |x: i64, y: i64| {
-        let p = image.pixel(
-            x.clamp(0, i64::from(image.width) - 1) as u32,
-            y.clamp(0, i64::from(image.height) - 1) as u32,
-        );
+fn sample_bilinear(image: &RgbaImage, pixel: Vec2) -> Vec3 {
+    let (x0, y0) = (pixel.x.floor() as u32, pixel.y.floor() as u32);
+    let (x1, y1) = (
+        (x0 + 1).min(image.width - 1),
+        (y0 + 1).min(image.height - 1),
+    );
+    let f = pixel - Vec2::new(x0 as f32, y0 as f32);
+    let texel = |x: u32, y: u32| {
+        let p = image.pixel(x, y);
         Vec3::new(f32::from(p[0]), f32::from(p[1]), f32::from(p[2])) / 255.0
     };
-    let (x0, y0) = (base.x as i64 - 1, base.y as i64 - 1);
-    let mut sum = Vec3::ZERO;
-    for (j, w) in wy.iter().enumerate() {
-        let y = y0 + j as i64;
-        let row = texel(x0, y) * wx[0]
-            + texel(x0 + 1, y) * wx[1]
-            + texel(x0 + 2, y) * wx[2]
-            + texel(x0 + 3, y) * wx[3];
-        sum += row * *w;
-    }
-    255.0 * sum.clamp(Vec3::ZERO, Vec3::ONE)
+    let top = texel(x0, y0).lerp(texel(x1, y0), f.x);
+    let bottom = texel(x0, y1).lerp(texel(x1, y1), f.x);
+    255.0 * top.lerp(bottom, f.y)
 }
 
-fn blend_colour(angles: &[f32; 4], colours: &[Vec3; 4], visible: usize, min_angle: f32) -> Vec3 {
+/// Unstructured-lumigraph blend of the visible sources sorted by angle
+/// (only those with a weight are sampled, as the shader).
+fn blend_sorted(
+    angles: &[f32; 4],
+    samples: &[(usize, Vec2); 4],
+    visible: usize,
+    min_angle: f32,
+    sample: &dyn Fn(usize, Vec2) -> Vec3,
+) -> Vec3 {
+    let first = || sample(samples[0].0, samples[0].1);
     if visible == 1 {
-        return colours[0];
+        return first();
     }
     let threshold = angles[visible - 1];
     let (mut sum, mut total) = (Vec3::ZERO, 0.0f32);
     for k in 0..visible - 1 {
         let w = (1.0 - angles[k] / threshold).max(0.0) / angles[k].max(min_angle);
-        sum += colours[k] * w;
-        total += w;
+        if w > 0.0 {
+            sum += sample(samples[k].0, samples[k].1) * w;
+            total += w;
+        }
     }
-    if total <= 0.0 {
-        colours[0]
-    } else {
-        sum / total
-    }
+    if total <= 0.0 { first() } else { sum / total }
 }
 
 /// Renders like the GPU's view-dependent path (`splat_depth` for every
@@ -454,7 +443,7 @@ pub fn render_view_cpu(
             let point = origin + ray * depth;
             let virtual_dir = (point - origin).normalize();
             let mut angles = [10.0f32; 4];
-            let mut colours = [Vec3::ZERO; 4];
+            let mut samples = [(0usize, Vec2::ZERO); 4];
             let mut visible = 0usize;
             for &k in blend.selected.iter().take(4) {
                 let src = &source_cams[k as usize];
@@ -482,15 +471,15 @@ pub fn render_view_cpu(
                 {
                     continue;
                 }
-                let angle = virtual_dir
+                let mut a = virtual_dir
                     .dot((point - src.centre()).normalize())
                     .clamp(-1.0, 1.0)
                     .acos();
-                let (mut a, mut c) = (angle, sample_bicubic(sources[k as usize].1, p));
+                let mut s = (k as usize, p);
                 for slot in 0..4 {
                     if a < angles[slot] {
                         std::mem::swap(&mut angles[slot], &mut a);
-                        std::mem::swap(&mut colours[slot], &mut c);
+                        std::mem::swap(&mut samples[slot], &mut s);
                     }
                 }
                 visible += 1;
@@ -498,7 +487,8 @@ pub fn render_view_cpu(
             let colour = if visible == 0 {
                 unseen(point, y as f32)
             } else {
-                blend_colour(&angles, &colours, visible, view.blend[2])
+                let sample = |k: usize, p: Vec2| sample_bilinear(sources[k].1, p);
+                blend_sorted(&angles, &samples, visible, view.blend[2], &sample)
             };
             out.extend(pack(colour));
         }
