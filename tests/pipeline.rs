@@ -168,9 +168,24 @@ fn orbit_streams_over_srt_to_a_local_receiver() {
     });
     let destination =
         Destination::parse(&format!("srt://127.0.0.1:{PORT}?mode=caller&latency=120")).unwrap();
+    // No real cameras: flat point colours.
+    let scene = engine::InstantScene::new(
+        &ctx,
+        &timeslice::calibration::Rig {
+            name: "none".into(),
+            cameras: Vec::new(),
+        },
+        &[],
+        &cloud,
+        &engine::ViewOptions {
+            flat: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let report = engine::render_clip(
         &ctx,
-        &cloud,
+        &scene,
         &path,
         EncoderSettings::broadcast(320, 180, 25),
         destination,
