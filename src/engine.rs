@@ -524,10 +524,11 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
     }
     let scene = InstantScene::new(&ctx, &capture.rig, &images, &cloud, &ViewOptions::default())?;
     let encoder = EncoderSettings::broadcast(options.width, options.height, options.fps);
+    let path = options.path.bind(&capture.rig, Path::new("--path"))?;
     let clip = render_clip(
         &ctx,
         &scene,
-        &options.path,
+        &path,
         encoder,
         options.destination.clone(),
         progress,

@@ -5,10 +5,14 @@ pub mod backdrop;
 pub mod camera_path;
 pub mod cpu_ref;
 pub mod quality;
+pub mod replay;
 mod splat;
 
 pub use backdrop::fit_backdrop;
-pub use camera_path::{CameraPath, Easing, OrbitPath, PathError};
+pub use camera_path::{
+    ArcDirection, ArcPath, CameraPath, Easing, Keyframe, KeyframePath, OrbitPath, PathError,
+};
+pub use replay::{BoundReplay, Playlist, ReplayFrame, ReplayTemplate, TimeBehaviour};
 pub use splat::{
     BACKDROP_COLOUR_BINS, Backdrop, BlendInputs, GpuCloud, MAX_BLENDED_SOURCES, RenderTarget,
     SPLAT_PIXEL_WORKGROUP_EDGE, SPLAT_POINT_WORKGROUP, SourceViews, SplatRenderer, SplatStyle,

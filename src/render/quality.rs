@@ -190,7 +190,9 @@ mod tests {
                 if i % 4 == 3 {
                     255
                 } else {
-                    (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8
+                    (i.wrapping_add(seed.wrapping_mul(7919))
+                        .wrapping_mul(2_654_435_761)
+                        >> 13) as u8
                 }
             })
             .collect()
