@@ -548,6 +548,209 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
     })
 }
 
+/// Options of `timeslice reel`.
+#[derive(Debug, Clone)]
+pub struct ReelOptions {
+    /// Capture folder: per camera a video (or `source`), optionally clean
+    /// plates in `plate/` (venue + foreground; else multi-view stereo).
+    pub capture_dir: PathBuf,
+    /// The replays, in play order.
+    pub playlist: crate::render::Playlist,
+    /// Where the playlist came from (for error messages).
+    pub playlist_path: PathBuf,
+    /// Output MP4 (written as `.partial`, renamed when complete).
+    pub out: PathBuf,
+    /// Output size and rate.
+    pub width: u32,
+    /// Output height.
+    pub height: u32,
+    /// Output frame rate.
+    pub fps: u32,
+}
+
+/// What a reel took.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReelReport {
+    /// Replays cut into the reel.
+    pub replays: usize,
+    /// Frames written.
+    pub frames: u64,
+    /// Of which rendered (virtual) frames.
+    pub virtual_frames: u64,
+    /// Reel length, seconds.
+    pub duration_s: f64,
+    /// Ingest of the capture, ms.
+    pub ingest_ms: f64,
+    /// Reconstruction of the instants, ms.
+    pub reconstruct_ms: f64,
+    /// Rendering, ms.
+    pub render_ms: f64,
+    /// Everything, ms.
+    pub wall_ms: f64,
+}
+
+/// Camera `camera`'s recorded image at `capture_ns`, blended from the two
+/// recorded frames around it (every frame is used when slowed down; the
+/// nearest is taken at the ends of the recording), at `width` x `height`.
+fn real_frame(
+    buffer: &ReplayBuffer,
+    camera: usize,
+    capture_ns: i64,
+    frame_ns: i64,
+    width: u32,
+    height: u32,
+) -> Option<Vec<u8>> {
+    let sets = buffer.range(capture_ns - 2 * frame_ns, capture_ns + 2 * frame_ns);
+    let frames: Vec<&crate::ingest::CameraFrame> = sets
+        .iter()
+        .filter_map(|s| s.frames.get(camera).and_then(Option::as_ref))
+        .collect();
+    let before = frames.iter().rev().find(|f| f.capture_ns <= capture_ns);
+    let after = frames.iter().find(|f| f.capture_ns > capture_ns);
+    let (a, b, t) = match (before, after) {
+        (Some(a), Some(b)) => (
+            *a,
+            *b,
+            (capture_ns - a.capture_ns) as f32 / (b.capture_ns - a.capture_ns).max(1) as f32,
+        ),
+        (Some(a), None) => (*a, *a, 0.0),
+        (None, Some(b)) => (*b, *b, 0.0),
+        (None, None) => return None,
+    };
+    let blended: Vec<u8> = a
+        .image
+        .rgba
+        .iter()
+        .zip(b.image.rgba.iter())
+        .map(|(&x, &y)| (f32::from(x) * (1.0 - t) + f32::from(y) * t).round() as u8)
+        .collect();
+    let image = image::RgbaImage::from_raw(a.image.width, a.image.height, blended)?;
+    if (image.width(), image.height()) == (width, height) {
+        return Some(image.into_raw());
+    }
+    Some(
+        image::imageops::resize(&image, width, height, image::imageops::FilterType::Triangle)
+            .into_raw(),
+    )
+}
+
+/// `timeslice reel`: ingests the capture once, then for each replay of the
+/// playlist freezes its instant, reconstructs it, and writes slow motion
+/// in, the move and the resume into one MP4, cut one after the other.
+///
+/// # Errors
+/// Bad capture or playlist (named), reconstruction, GPU or output errors.
+pub fn render_reel(
+    rig: &Rig,
+    options: &ReelOptions,
+    progress: ProgressFn,
+) -> Result<ReelReport, EngineError> {
+    let started = Instant::now();
+    let ctx = GpuContext::new()?;
+    let fps = std::fs::read_to_string(options.capture_dir.join("capture.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<crate::synth::CaptureManifest>(&text).ok())
+        .map_or(DEFAULT_VIDEO_FPS, |m| f64::from(m.fps));
+    let ingest = ingest_capture(rig, &options.capture_dir, fps, progress)?;
+    for failure in &ingest.failures {
+        tracing::warn!(%failure, "camera unavailable");
+    }
+    let bound: Vec<crate::render::BoundReplay> = options
+        .playlist
+        .replays
+        .iter()
+        .map(|(instant_ns, template)| {
+            crate::render::BoundReplay::bind(
+                template,
+                rig,
+                *instant_ns,
+                options.width,
+                options.height,
+                &options.playlist_path,
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let total: u64 = bound.iter().map(|b| b.frame_count(options.fps)).sum();
+    let plates = crate::reconstruct::venue::plates_dir(&options.capture_dir);
+    let has_plates = rig
+        .cameras
+        .iter()
+        .any(|c| crate::ingest::find_still(&plates, &c.id).is_some())
+        && plates != options.capture_dir;
+    let encoder = EncoderSettings::broadcast(options.width, options.height, options.fps);
+    let mut writer = VideoWriter::open(Destination::File(options.out.clone()), encoder)?;
+    let frame_ns = crate::time::frame_duration_ns(fps);
+    let (mut done, mut virtual_frames) = (0u64, 0u64);
+    let (mut reconstruct_ms, mut render_ms) = (0.0, 0.0);
+    for replay in &bound {
+        let reconstruct_started = Instant::now();
+        let frozen = ingest.buffer.freeze(replay.instant_ns)?;
+        let images = images_of(&frozen);
+        let settings = ReconstructSettings::default();
+        let cloud = if has_plates {
+            let (venue, foreground) = venue_and_foreground(
+                Some(&ctx),
+                rig,
+                &images,
+                &plates,
+                &settings,
+                false,
+                &|d, t| progress("venue build (clean plates)", d, t),
+            )?;
+            let mut cloud = venue.cloud;
+            cloud.append(foreground.cloud);
+            cloud
+        } else {
+            crate::reconstruct::reconstruct(Some(&ctx), rig, &images, &settings)?.0
+        };
+        let scene = InstantScene::new(&ctx, rig, &images, &cloud, &ViewOptions::default())?;
+        let target = scene.renderer.target(&ctx, options.width, options.height);
+        reconstruct_ms += reconstruct_started.elapsed().as_secs_f64() * 1e3;
+        for index in 0..replay.frame_count(options.fps) {
+            let render_started = Instant::now();
+            let frame = replay.frame(index, options.fps).ok_or_else(|| {
+                crate::render::PathError::Invalid {
+                    path: options.playlist_path.clone(),
+                    field: "type".into(),
+                    reason: format!("no camera at frame {index} of the move"),
+                }
+            })?;
+            let rgba = match frame {
+                crate::render::ReplayFrame::Real { camera, capture_ns } => {
+                    match real_frame(&ingest.buffer, camera, capture_ns, frame_ns, options.width, options.height) {
+                        Some(rgba) => rgba,
+                        // No recorded frame of that camera: its pose, rendered.
+                        None => {
+                            let pose = rig.cameras[camera].pinhole().scaled(options.width, options.height);
+                            virtual_frames += 1;
+                            scene.render(&ctx, &target, &pose)?
+                        }
+                    }
+                }
+                crate::render::ReplayFrame::Virtual { camera } => {
+                    virtual_frames += 1;
+                    scene.render(&ctx, &target, &camera)?
+                }
+            };
+            render_ms += render_started.elapsed().as_secs_f64() * 1e3;
+            writer.push_rgba(rgba)?;
+            done += 1;
+            progress("reel", done, total);
+        }
+    }
+    let summary = writer.finish()?;
+    Ok(ReelReport {
+        replays: bound.len(),
+        frames: summary.frames,
+        virtual_frames,
+        duration_s: summary.frames as f64 / f64::from(options.fps),
+        ingest_ms: ingest.wall_ms,
+        reconstruct_ms,
+        render_ms,
+        wall_ms: started.elapsed().as_secs_f64() * 1e3,
+    })
+}
+
 /// Loads one instant for `reconstruct`/`view`: per camera `<id>.png|jpg` in
 /// `dir`, else its video (`<id>.mp4|mkv|ts`) decoded at `time_ns`. Cameras
 /// with neither are `None` (reported by the reconstruction).

@@ -159,6 +159,40 @@ enum Command {
         #[arg(long)]
         foreground: bool,
     },
+    /// Render a reel: one replay template, or a playlist of replays, over
+    /// a recorded capture, to one MP4 (written atomically).
+    Reel {
+        /// Rig JSON file or COLMAP text model folder.
+        #[arg(long)]
+        rig: PathBuf,
+        /// Capture folder: a video per camera (<id>.mp4|mkv|ts); clean
+        /// plates in plate/ give the venue + foreground reconstruction.
+        #[arg(long)]
+        capture: PathBuf,
+        /// Replay template (orbit, arc, keyframes, with `time`) or playlist
+        /// ({"playlist": [{"instant_s", "template", "speed"}, ...]}).
+        #[arg(long)]
+        path: PathBuf,
+        /// Output MP4.
+        #[arg(long)]
+        out: PathBuf,
+        /// Instant of a single template, seconds (default: the capture's
+        /// freeze instant from capture.json, else 0).
+        #[arg(long)]
+        instant: Option<f64>,
+        /// Output width, pixels.
+        #[arg(long, default_value_t = 1920)]
+        width: u32,
+        /// Output height, pixels.
+        #[arg(long, default_value_t = 1080)]
+        height: u32,
+        /// Output frame rate.
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+        /// Write a JSON report of timings here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
     /// Render one viewpoint of an instant to PNG.
     View {
         /// Rig JSON file or COLMAP text model folder.
@@ -678,6 +712,59 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 metrics.truth_points
             );
             write_report(report.as_deref(), &metrics)
+        }
+        Command::Reel {
+            rig,
+            capture,
+            path,
+            out,
+            instant,
+            width,
+            height,
+            fps,
+            report,
+        } => {
+            if width < 16 || height < 16 || width % 2 == 1 || height % 2 == 1 || fps == 0 {
+                bail!(UsageError(format!(
+                    "output {width}x{height} at {fps} fps: width and height must be even and >= 16, fps > 0"
+                )));
+            }
+            if !capture.is_dir() {
+                bail!(UsageError(format!("--capture {}: not a folder", capture.display())));
+            }
+            let rig = load_rig(&rig)?;
+            let default_instant = instant.unwrap_or_else(|| {
+                std::fs::read_to_string(capture.join("capture.json"))
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<timeslice::synth::CaptureManifest>(&t).ok())
+                    .map_or(0.0, |m| m.freeze_ns as f64 / 1e9)
+            });
+            let playlist = timeslice::render::Playlist::load(&path, default_instant)?;
+            let options = engine::ReelOptions {
+                capture_dir: capture,
+                playlist,
+                playlist_path: path,
+                out: out.clone(),
+                width,
+                height,
+                fps,
+            };
+            let result = engine::render_reel(&rig, &options, &progress_fn);
+            progress.finish();
+            let reel = result?;
+            println!(
+                "reel: {} replays, {} frames ({:.1} s, {} rendered) {width}x{height} -> {} in {:.1} s (ingest {:.1} s, reconstruct {:.1} s, render {:.1} s)",
+                reel.replays,
+                reel.frames,
+                reel.duration_s,
+                reel.virtual_frames,
+                out.display(),
+                reel.wall_ms / 1e3,
+                reel.ingest_ms / 1e3,
+                reel.reconstruct_ms / 1e3,
+                reel.render_ms / 1e3
+            );
+            write_report(report.as_deref(), &reel)
         }
         Command::View {
             rig,
