@@ -651,10 +651,6 @@ pub fn render_reel(
         .ok()
         .and_then(|text| serde_json::from_str::<crate::synth::CaptureManifest>(&text).ok())
         .map_or(DEFAULT_VIDEO_FPS, |m| f64::from(m.fps));
-    let ingest = ingest_capture(rig, &options.capture_dir, fps, progress)?;
-    for failure in &ingest.failures {
-        tracing::warn!(%failure, "camera unavailable");
-    }
     let bound: Vec<crate::render::BoundReplay> = options
         .playlist
         .replays
@@ -670,6 +666,14 @@ pub fn render_reel(
             )
         })
         .collect::<Result<_, _>>()?;
+    let ingest = ingest_capture(rig, &options.capture_dir, fps, progress)?;
+    for failure in &ingest.failures {
+        tracing::warn!(%failure, "camera unavailable");
+    }
+    // Every instant must be in the recording before anything is written.
+    for replay in &bound {
+        ingest.buffer.freeze(replay.instant_ns)?;
+    }
     let total: u64 = bound.iter().map(|b| b.frame_count(options.fps)).sum();
     let plates = crate::reconstruct::venue::plates_dir(&options.capture_dir);
     let has_plates = rig
@@ -717,11 +721,20 @@ pub fn render_reel(
             })?;
             let rgba = match frame {
                 crate::render::ReplayFrame::Real { camera, capture_ns } => {
-                    match real_frame(&ingest.buffer, camera, capture_ns, frame_ns, options.width, options.height) {
+                    match real_frame(
+                        &ingest.buffer,
+                        camera,
+                        capture_ns,
+                        frame_ns,
+                        options.width,
+                        options.height,
+                    ) {
                         Some(rgba) => rgba,
                         // No recorded frame of that camera: its pose, rendered.
                         None => {
-                            let pose = rig.cameras[camera].pinhole().scaled(options.width, options.height);
+                            let pose = rig.cameras[camera]
+                                .pinhole()
+                                .scaled(options.width, options.height);
                             virtual_frames += 1;
                             scene.render(&ctx, &target, &pose)?
                         }

@@ -285,7 +285,12 @@ fn is_input_error(error: &anyhow::Error) -> bool {
             )
             || matches!(
                 cause.downcast_ref::<EngineError>(),
-                Some(EngineError::Capture { .. } | EngineError::ReplayBuffer(_))
+                Some(
+                    EngineError::Capture { .. }
+                        | EngineError::ReplayBuffer(_)
+                        | EngineError::Path(_)
+                        | EngineError::Calibration(_)
+                )
             )
     })
 }
@@ -730,13 +735,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )));
             }
             if !capture.is_dir() {
-                bail!(UsageError(format!("--capture {}: not a folder", capture.display())));
+                bail!(UsageError(format!(
+                    "--capture {}: not a folder",
+                    capture.display()
+                )));
             }
             let rig = load_rig(&rig)?;
             let default_instant = instant.unwrap_or_else(|| {
                 std::fs::read_to_string(capture.join("capture.json"))
                     .ok()
-                    .and_then(|t| serde_json::from_str::<timeslice::synth::CaptureManifest>(&t).ok())
+                    .and_then(|t| {
+                        serde_json::from_str::<timeslice::synth::CaptureManifest>(&t).ok()
+                    })
                     .map_or(0.0, |m| m.freeze_ns as f64 / 1e9)
             });
             let playlist = timeslice::render::Playlist::load(&path, default_instant)?;

@@ -314,3 +314,107 @@ fn reconstruct_with_background_builds_then_reuses_the_venue() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("F@2cm"));
 }
+
+#[test]
+fn reel_of_two_replays_has_the_expected_frames_and_bad_templates_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture");
+    let out = timeslice(&[
+        "synth",
+        "--out",
+        capture.to_str().unwrap(),
+        "--width",
+        "320",
+        "--height",
+        "180",
+        "--duration",
+        "1.2",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Replay 1: 0.2 s in at half speed (0.4 s), a 1 s arc, 0.2 s resume;
+    // replay 2: a 2 s orbit at double speed (1 s). At 10 fps: 16 + 10 frames.
+    let playlist = dir.path().join("playlist.json");
+    std::fs::write(
+        &playlist,
+        r#"{"playlist": [
+            {"instant_s": 0.6, "template": {"type": "arc", "from": "cam1", "to": "cam3", "duration_s": 1.0,
+              "time": {"before_s": 0.2, "slow_motion": 0.5, "after_s": 0.2, "resume_speed": 1.0}}},
+            {"instant_s": 0.8, "speed": 2.0, "template": {"type": "orbit", "pivot": [0, 0, 0.9], "radius_m": 6.5,
+              "height_m": 2.2, "start_angle_deg": 0, "sweep_deg": 90, "duration_s": 2.0, "easing": "linear", "fov_deg": 50,
+              "time": {"snap_s": 0.3}}}
+        ]}"#,
+    )
+    .unwrap();
+    let reel = dir.path().join("reel.mp4");
+    let args = |path: &Path| {
+        vec![
+            "reel".to_owned(),
+            "--rig".into(),
+            capture.join("rig.json").to_string_lossy().into_owned(),
+            "--capture".into(),
+            capture.to_string_lossy().into_owned(),
+            "--path".into(),
+            path.to_string_lossy().into_owned(),
+            "--out".into(),
+            reel.to_string_lossy().into_owned(),
+            "--width".into(),
+            "320".into(),
+            "--height".into(),
+            "180".into(),
+            "--fps".into(),
+            "10".into(),
+        ]
+    };
+    let run = |path: &Path| {
+        let a = args(path);
+        timeslice(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = run(&playlist);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=nb_read_frames,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&reel)
+        .output()
+        .unwrap();
+    let probe = String::from_utf8_lossy(&probe.stdout);
+    assert_eq!(probe.trim(), "320,180,26", "width,height,frames");
+    assert!(!dir.path().join("reel.mp4.partial").exists());
+
+    // A camera id not in the rig: exit 2 naming the field and the id; the
+    // finished reel from before is left as it was.
+    let before = std::fs::metadata(&reel).unwrap().len();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"type": "arc", "from": "cam1", "to": "cam42", "duration_s": 1.0}"#,
+    )
+    .unwrap();
+    assert_bad_input(&run(&bad), &["bad.json", "to", "cam42"]);
+    std::fs::write(
+        &bad,
+        r#"{"type": "arc", "from": "cam1", "to": "cam2", "duration_s": 1.0, "easing": "springy"}"#,
+    )
+    .unwrap();
+    assert_bad_input(&run(&bad), &["bad.json", "easing"]);
+    std::fs::write(
+        &bad,
+        r#"{"playlist": [{"instant_s": 0.5, "template": "missing.json"}]}"#,
+    )
+    .unwrap();
+    assert_bad_input(&run(&bad), &["missing.json"]);
+    assert_eq!(std::fs::metadata(&reel).unwrap().len(), before);
+}

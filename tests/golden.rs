@@ -102,3 +102,62 @@ fn orbit_view_matches_golden() {
         .unwrap();
     compare_with_golden("orbit_view", &rgba, 320, 180);
 }
+
+#[test]
+fn template_frame_matches_golden() {
+    use timeslice::ingest::RgbaImage;
+    use timeslice::render::{Backdrop, BoundReplay, ReplayFrame, ReplayTemplate};
+    let ctx = common::gpu();
+    let cloud = truth_cloud();
+    let rig = demo_rig(8, 320, 180);
+    let template_path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/paths/keyframes_swoop.json");
+    let template = ReplayTemplate::load(&template_path).unwrap();
+    let bound = BoundReplay::bind(&template, &rig, 0, 320, 180, &template_path).unwrap();
+    // Halfway through the move (after the slow motion in).
+    let [lead_in_s, move_s, _] = bound.parts_s();
+    let index = ((lead_in_s + move_s / 2.0) * 30.0).round() as u64;
+    let Some(ReplayFrame::Virtual { camera }) = bound.frame(index, 30) else {
+        panic!("frame {index} is in the move");
+    };
+    // The real cameras that made the cloud are the colour sources.
+    let primitives = Scene::default().primitives_at(0.6);
+    let sources: Vec<(timeslice::calibration::Camera, RgbaImage)> = [0, 3, 6]
+        .iter()
+        .map(|&k| {
+            let camera = rig.cameras[k].clone();
+            let image = raycast_cpu(&camera, &primitives, 1);
+            let rgba = RgbaImage {
+                width: image.width,
+                height: image.height,
+                rgba: std::sync::Arc::new(image.rgba),
+            };
+            (camera, rgba)
+        })
+        .collect();
+    let borrowed: Vec<_> = sources.iter().map(|(c, i)| (c.clone(), i)).collect();
+    let style = SplatStyle {
+        backdrop: Some(Backdrop {
+            centre_xy_m: [0.0, 0.0],
+            radius_m: 30.0,
+            ground_z_m: 0.0,
+        }),
+        ..SplatStyle::view_dependent()
+    };
+    let renderer = SplatRenderer::new(&ctx);
+    let gpu_cloud = renderer.upload(&ctx, &cloud);
+    let views = renderer
+        .sources(&ctx, &borrowed, &gpu_cloud, &style)
+        .unwrap();
+    let rgba = renderer
+        .render(
+            &ctx,
+            &gpu_cloud,
+            &renderer.target(&ctx, 320, 180),
+            &camera,
+            &style,
+            Some(&views),
+        )
+        .unwrap();
+    compare_with_golden("keyframes_swoop_mid", &rgba, 320, 180);
+}
