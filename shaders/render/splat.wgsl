@@ -124,7 +124,12 @@ fn splat_depth(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
             if x < 0 || y < 0 || x >= width || y >= height || dot(offset, offset) > s.radius_px * s.radius_px {
                 continue;
             }
-            atomicMax(&depth_bits[view.camera.size.z + u32(y * width + x)], inverted_depth);
+            // Test before the locked operation: most splats lose (plain
+            // loads are cheap, atomics are not on a CPU adapter).
+            let at = view.camera.size.z + u32(y * width + x);
+            if atomicLoad(&depth_bits[at]) < inverted_depth {
+                atomicMax(&depth_bits[at], inverted_depth);
+            }
         }
     }
 }
