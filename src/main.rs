@@ -256,7 +256,27 @@ fn parse_roi(text: &str) -> Result<reconstruct::Roi, UsageError> {
     Ok((Point3::new(x0, y0, z0), Point3::new(x1, y1, z1)))
 }
 
-/// Exit status 2 for errors caused by the user's input.
+fn reconstruct_input_error(error: &ReconstructError) -> bool {
+    matches!(
+        error,
+        ReconstructError::NotEnoughCameras { .. }
+            | ReconstructError::ImageSize { .. }
+            | ReconstructError::EmptyRoi(_)
+            | ReconstructError::Ply { .. }
+            | ReconstructError::Plates { .. }
+    )
+}
+
+fn ingest_input_error(error: &timeslice::ingest::IngestError) -> bool {
+    matches!(
+        error,
+        timeslice::ingest::IngestError::Image { .. }
+            | timeslice::ingest::IngestError::MissingCamera { .. }
+    )
+}
+
+/// Exit status 2 for errors caused by the user's input (also when a stage's
+/// error comes wrapped in the engine's).
 fn is_input_error(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause.is::<UsageError>()
@@ -266,32 +286,28 @@ fn is_input_error(error: &anyhow::Error) -> bool {
                 cause.downcast_ref::<OutputError>(),
                 Some(OutputError::Destination(_))
             )
-            || matches!(
-                cause.downcast_ref::<timeslice::ingest::IngestError>(),
-                Some(
-                    timeslice::ingest::IngestError::Image { .. }
-                        | timeslice::ingest::IngestError::MissingCamera { .. }
-                )
-            )
-            || matches!(
-                cause.downcast_ref::<ReconstructError>(),
-                Some(
-                    ReconstructError::NotEnoughCameras { .. }
-                        | ReconstructError::ImageSize { .. }
-                        | ReconstructError::EmptyRoi(_)
-                        | ReconstructError::Ply { .. }
-                        | ReconstructError::Plates { .. }
-                )
-            )
-            || matches!(
-                cause.downcast_ref::<EngineError>(),
+            || cause
+                .downcast_ref::<timeslice::ingest::IngestError>()
+                .is_some_and(ingest_input_error)
+            || cause
+                .downcast_ref::<ReconstructError>()
+                .is_some_and(reconstruct_input_error)
+            || cause
+                .downcast_ref::<timeslice::render::quality::QualityError>()
+                .is_some()
+            || match cause.downcast_ref::<EngineError>() {
                 Some(
                     EngineError::Capture { .. }
-                        | EngineError::ReplayBuffer(_)
-                        | EngineError::Path(_)
-                        | EngineError::Calibration(_)
-                )
-            )
+                    | EngineError::ReplayBuffer(_)
+                    | EngineError::Path(_)
+                    | EngineError::Calibration(_)
+                    | EngineError::Render(timeslice::render::RenderError::SourceSize { .. }),
+                ) => true,
+                Some(EngineError::Reconstruct(inner)) => reconstruct_input_error(inner),
+                Some(EngineError::Ingest(inner)) => ingest_input_error(inner),
+                Some(EngineError::Output(OutputError::Destination(_))) => true,
+                _ => false,
+            }
     })
 }
 

@@ -101,33 +101,7 @@ fn plane_sweep_gpu_matches_cpu_reference() {
 fn splat_renderer_gpu_matches_cpu_reference() {
     let ctx = common::gpu();
     // A deterministic cloud: a coloured spiral sphere over a checker floor.
-    let mut cloud = timeslice::reconstruct::PointCloud::default();
-    for i in 0..20_000u32 {
-        let t = i as f32 / 20_000.0;
-        let (theta, phi) = (t * 120.0, (1.0 - 2.0 * t).acos());
-        cloud.positions_in_world.push([
-            0.5 * phi.sin() * theta.cos(),
-            0.5 * phi.sin() * theta.sin(),
-            1.0 + 0.5 * phi.cos(),
-        ]);
-        cloud
-            .colors
-            .push([(255.0 * t) as u8, (i % 7 * 36) as u8, 200]);
-        cloud.radii_m.push(0.012);
-    }
-    for x in -40..40 {
-        for y in -40..40 {
-            cloud
-                .positions_in_world
-                .push([x as f32 * 0.05, y as f32 * 0.05, 0.0]);
-            cloud.colors.push(if (x + y) % 2 == 0 {
-                [240, 240, 240]
-            } else {
-                [30, 90, 30]
-            });
-            cloud.radii_m.push(0.03);
-        }
-    }
+    let cloud = spiral_cloud();
     let path = timeslice::render::CameraPath::Orbit(timeslice::render::OrbitPath {
         radius_m: 3.0,
         height_m: 1.6,

@@ -65,6 +65,23 @@ pub enum PathError {
     },
 }
 
+/// Reads a template or playlist file.
+pub(crate) fn read_text(path: &Path) -> Result<String, PathError> {
+    std::fs::read_to_string(path).map_err(|source| PathError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Parses JSON; a syntax error names its line and column as the field.
+pub(crate) fn parse_json(text: &str, path: &Path) -> Result<serde_json::Value, PathError> {
+    serde_json::from_str(text).map_err(|e| PathError::Invalid {
+        path: path.to_owned(),
+        field: format!("line {} column {}", e.line(), e.column()),
+        reason: e.to_string(),
+    })
+}
+
 /// Speed profile along the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -458,12 +475,7 @@ impl CameraPath {
             field,
             reason,
         };
-        let mut document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            invalid(
-                format!("line {} column {}", e.line(), e.column()),
-                e.to_string(),
-            )
-        })?;
+        let mut document = parse_json(text, path)?;
         // Dispatch on `type` by hand: inside a serde-tagged enum the field
         // path of an error would be lost.
         let Some(object) = document.as_object_mut() else {
@@ -507,11 +519,7 @@ impl CameraPath {
     /// # Errors
     /// I/O or validation errors.
     pub fn load(path: &Path) -> Result<Self, PathError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PathError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_text(path)?, path)
     }
 
     /// The virtual camera at `time_s` (clamped to the path), `width` x `height` pixels.

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use nalgebra::{Isometry3, Point3, Translation3, UnitQuaternion, Vector3};
 use serde::{Deserialize, Serialize};
 
-use super::camera_path::{CameraPath, Easing, PathError};
+use super::camera_path::{CameraPath, Easing, PathError, parse_json, read_text};
 use crate::calibration::{Camera, Rig};
 
 /// Time behaviour of a replay around its frozen instant.
@@ -77,12 +77,7 @@ impl ReplayTemplate {
             field,
             reason,
         };
-        let mut document: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            invalid(
-                format!("line {} column {}", e.line(), e.column()),
-                e.to_string(),
-            )
-        })?;
+        let mut document = parse_json(text, path)?;
         let time = match document.as_object_mut().and_then(|o| o.remove("time")) {
             Some(value) => serde_path_to_error::deserialize(value)
                 .map_err(|e| invalid(format!("time.{}", e.path()), e.inner().to_string()))?,
@@ -102,11 +97,7 @@ impl ReplayTemplate {
     /// # Errors
     /// I/O or validation errors.
     pub fn load(path: &Path) -> Result<Self, PathError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PathError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_text(path)?, path)
     }
 
     fn validate(&self, path: &Path) -> Result<(), PathError> {
@@ -405,21 +396,13 @@ impl Playlist {
     /// # Errors
     /// I/O or validation errors, naming the entry and field.
     pub fn load(path: &Path, default_instant_s: f64) -> Result<Self, PathError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PathError::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = read_text(path)?;
         let invalid = |field: String, reason: String| PathError::Invalid {
             path: path.to_owned(),
             field,
             reason,
         };
-        let document: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            invalid(
-                format!("line {} column {}", e.line(), e.column()),
-                e.to_string(),
-            )
-        })?;
+        let document = parse_json(&text, path)?;
         let Some(entries) = document.get("playlist") else {
             let template = ReplayTemplate::parse(&text, path)?;
             return Ok(Self {
