@@ -230,6 +230,7 @@ impl BoundReplay {
         source: &Path,
     ) -> Result<Self, PathError> {
         let path = template.path.bind(rig, source)?;
+        check_pivot(&path, rig, source)?;
         let duration = path.duration_s();
         let undefined = |at: &str| PathError::Invalid {
             path: source.to_owned(),
@@ -354,6 +355,39 @@ impl BoundReplay {
             capture_ns: self.instant_ns + ns(capture_s),
         })
     }
+}
+
+/// How far outside the rig's volume of interest a pivot may lie, metres.
+const PIVOT_MARGIN_M: f64 = 1.0;
+
+/// A move's pivot must lie in (or within a metre of) the volume the rig
+/// reconstructs: a pivot elsewhere flies around nothing.
+fn check_pivot(path: &CameraPath, rig: &Rig, source: &Path) -> Result<(), PathError> {
+    let pivot = match path {
+        CameraPath::Orbit(o) => Point3::from(o.pivot),
+        CameraPath::Arc(a) => match &a.resolved {
+            Some(resolved) => resolved.2,
+            None => return Ok(()),
+        },
+        CameraPath::Keyframes(_) => return Ok(()),
+    };
+    // A rig without a common ground area has no volume to check against.
+    let Ok((min, max)) = crate::reconstruct::default_roi(rig, 2.5) else {
+        return Ok(());
+    };
+    let inside =
+        (0..3).all(|k| pivot[k] >= min[k] - PIVOT_MARGIN_M && pivot[k] <= max[k] + PIVOT_MARGIN_M);
+    if inside {
+        return Ok(());
+    }
+    Err(PathError::Invalid {
+        path: source.to_owned(),
+        field: "pivot".into(),
+        reason: format!(
+            "[{:.2}, {:.2}, {:.2}] lies outside the volume the rig sees ([{:.1}, {:.1}, {:.1}] to [{:.1}, {:.1}, {:.1}] m)",
+            pivot.x, pivot.y, pivot.z, min.x, min.y, min.z, max.x, max.y, max.z
+        ),
+    })
 }
 
 /// One element of a playlist.
