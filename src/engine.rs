@@ -220,18 +220,24 @@ pub fn venue_and_foreground(
 > {
     let venue =
         crate::reconstruct::venue::venue(ctx, rig, plates_dir, settings, rebuild, progress)?;
-    let fg_settings = crate::reconstruct::foreground::ForegroundSettings {
-        roi: settings.roi,
-        backend: settings.backend,
-        ..Default::default()
-    };
     let foreground = crate::reconstruct::foreground::Foreground::new(ctx).run(
         rig,
         images,
         &venue.plates,
-        &fg_settings,
+        &foreground_settings(settings),
     )?;
     Ok((venue, foreground))
+}
+
+/// Foreground settings that follow the reconstruction's volume and backend.
+fn foreground_settings(
+    settings: &ReconstructSettings,
+) -> crate::reconstruct::foreground::ForegroundSettings {
+    crate::reconstruct::foreground::ForegroundSettings {
+        roi: settings.roi,
+        backend: settings.backend,
+        ..Default::default()
+    }
 }
 
 /// How frames of an instant are coloured.
@@ -686,26 +692,37 @@ pub fn render_reel(
     let frame_ns = crate::time::frame_duration_ns(fps);
     let (mut done, mut virtual_frames) = (0u64, 0u64);
     let (mut reconstruct_ms, mut render_ms) = (0.0, 0.0);
+    // The venue is read (or built) once and the foreground kernels compiled
+    // once for the whole playlist; each replay reconstructs its foreground.
+    let settings = ReconstructSettings::default();
+    let reconstruct_started = Instant::now();
+    let venue = if has_plates {
+        Some(crate::reconstruct::venue::venue(
+            Some(&ctx),
+            rig,
+            &plates,
+            &settings,
+            false,
+            &|d, t| progress("venue build (clean plates)", d, t),
+        )?)
+    } else {
+        None
+    };
+    let foreground = crate::reconstruct::foreground::Foreground::new(Some(&ctx));
+    let fg_settings = foreground_settings(&settings);
+    reconstruct_ms += reconstruct_started.elapsed().as_secs_f64() * 1e3;
     for replay in &bound {
         let reconstruct_started = Instant::now();
         let frozen = ingest.buffer.freeze(replay.instant_ns)?;
         let images = images_of(&frozen);
-        let settings = ReconstructSettings::default();
-        let cloud = if has_plates {
-            let (venue, foreground) = venue_and_foreground(
-                Some(&ctx),
-                rig,
-                &images,
-                &plates,
-                &settings,
-                false,
-                &|d, t| progress("venue build (clean plates)", d, t),
-            )?;
-            let mut cloud = venue.cloud;
-            cloud.append(foreground.cloud);
-            cloud
-        } else {
-            crate::reconstruct::reconstruct(Some(&ctx), rig, &images, &settings)?.0
+        let cloud = match &venue {
+            Some(venue) => {
+                let players = foreground.run(rig, &images, &venue.plates, &fg_settings)?;
+                let mut cloud = venue.cloud.clone();
+                cloud.append(players.cloud);
+                cloud
+            }
+            None => crate::reconstruct::reconstruct(Some(&ctx), rig, &images, &settings)?.0,
         };
         let scene = InstantScene::new(&ctx, rig, &images, &cloud, &ViewOptions::default())?;
         let target = scene.renderer.target(&ctx, options.width, options.height);

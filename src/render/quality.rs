@@ -51,28 +51,29 @@ fn blur(image: &[f64], width: usize, height: usize) -> Vec<f64> {
         .collect();
     let total: f64 = kernel.iter().sum();
     let kernel: Vec<f64> = kernel.iter().map(|k| k / total).collect();
-    let clamp = |v: i64, n: usize| v.clamp(0, n as i64 - 1) as usize;
-    let mut rows = vec![0.0; image.len()];
-    for y in 0..height {
-        for x in 0..width {
-            rows[y * width + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, w)| w * image[y * width + clamp(x as i64 + k as i64 - RADIUS, width)])
-                .sum();
+    // One 1-D pass along x (`horizontal`) or y.
+    let pass = |source: &[f64], horizontal: bool| -> Vec<f64> {
+        let mut out = vec![0.0; source.len()];
+        for y in 0..height {
+            for x in 0..width {
+                out[y * width + x] = kernel
+                    .iter()
+                    .enumerate()
+                    .map(|(k, w)| {
+                        let offset = k as i64 - RADIUS;
+                        let at = if horizontal {
+                            y * width + (x as i64 + offset).clamp(0, width as i64 - 1) as usize
+                        } else {
+                            (y as i64 + offset).clamp(0, height as i64 - 1) as usize * width + x
+                        };
+                        w * source[at]
+                    })
+                    .sum();
+            }
         }
-    }
-    let mut out = vec![0.0; image.len()];
-    for y in 0..height {
-        for x in 0..width {
-            out[y * width + x] = kernel
-                .iter()
-                .enumerate()
-                .map(|(k, w)| w * rows[clamp(y as i64 + k as i64 - RADIUS, height) * width + x])
-                .sum();
-        }
-    }
-    out
+        out
+    };
+    pass(&pass(image, true), false)
 }
 
 /// Per-pixel SSIM map of two luma images.
