@@ -10,7 +10,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use nalgebra::Point3;
 
-use timeslice::calibration::{CalibrationError, load_rig};
+use timeslice::calibration::{
+    BoardSpec, BoardSpecError, CalibrateOptions, CalibrationError, CalibrationReport, load_rig,
+};
+use timeslice::engine::calibrate::{CalibrateRun, CalibrateRunError, ViewSource};
 use timeslice::engine::{self, DemoOptions, EngineError};
 use timeslice::output::{Destination, OutputError};
 use timeslice::reconstruct::{self, Backend, ReconstructError, ReconstructSettings};
@@ -193,6 +196,43 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Calibrate one camera or a ring from checkerboard views: intrinsics,
+    /// distortion and poses to a rig JSON file, with a report.
+    Calibrate {
+        /// Board: checker:COLSxROWS:SQUARE_M, inner corners (OpenCV's
+        /// samples: checker:9x6:0.025).
+        #[arg(long)]
+        board: String,
+        /// ID=PATH, once per camera: a folder of images, a quoted glob or a
+        /// video. Views of the same instant share a file stem (or frame
+        /// number) across cameras.
+        #[arg(long = "views", required = true)]
+        views: Vec<String>,
+        /// Output rig JSON file.
+        #[arg(long, required_unless_present = "check")]
+        out: Option<PathBuf>,
+        /// Write the report (per camera rms_px, views_used, views_rejected,
+        /// and the overall rms_px) as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Also write the rig as a COLMAP text model into this folder.
+        #[arg(long)]
+        colmap: Option<PathBuf>,
+        /// Surveyed points (JSON: {"points": {NAME: [x,y,z]}, "pixels":
+        /// {CAMERA: {NAME: [u,v]}}}): the world frame becomes the venue's.
+        #[arg(long)]
+        survey: Option<PathBuf>,
+        /// Re-measure this existing rig against the views instead of
+        /// calibrating (drift after a camera was bumped).
+        #[arg(long)]
+        check: Option<PathBuf>,
+        /// Warn about any camera whose RMS reprojection error is above this, pixels.
+        #[arg(long, default_value_t = 0.5)]
+        max_rms_px: f64,
+        /// Videos: look for the board in every n-th frame.
+        #[arg(long, default_value_t = 10)]
+        every_nth_frame: usize,
+    },
     /// Render one viewpoint of an instant to PNG.
     View {
         /// Rig JSON file or COLMAP text model folder.
@@ -281,6 +321,8 @@ fn is_input_error(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause.is::<UsageError>()
             || cause.is::<CalibrationError>()
+            || cause.is::<BoardSpecError>()
+            || cause.is::<CalibrateRunError>()
             || cause.is::<PathError>()
             || matches!(
                 cause.downcast_ref::<OutputError>(),
@@ -374,6 +416,51 @@ impl Progress {
         if let Some(stage) = self.bar.borrow_mut().take() {
             stage.finish();
         }
+    }
+}
+
+/// The calibration report as a table on stdout, warnings on stderr.
+fn print_calibration_report(report: &CalibrationReport) {
+    let check = report.mode == "check";
+    print!(
+        "{:<12} {:>8} {:>6} {:>9} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8}",
+        "camera", "rms_px", "views", "rejected", "no_board", "corners", "fx", "fy", "cx", "cy"
+    );
+    println!("{}", if check { "   drift_deg  drift_mm" } else { "" });
+    for c in &report.cameras {
+        print!(
+            "{:<12} {:>8.4} {:>6} {:>9} {:>9} {:>8} {:>9.2} {:>9.2} {:>8.2} {:>8.2}",
+            c.id,
+            c.rms_px,
+            c.views_used,
+            c.views_rejected,
+            c.views_without_board,
+            c.corners_used,
+            c.fx,
+            c.fy,
+            c.cx,
+            c.cy
+        );
+        if let (Some(deg), Some(mm)) = (c.drift_deg, c.drift_mm) {
+            print!(" {deg:>11.4} {mm:>9.2}");
+        }
+        println!();
+    }
+    println!(
+        "overall rms {:.4} px over {} cameras{}",
+        report.rms_px,
+        report.cameras.len(),
+        if report.survey_points_used > 0 {
+            format!(
+                ", world frame from {} surveyed points",
+                report.survey_points_used
+            )
+        } else {
+            String::new()
+        }
+    );
+    for warning in &report.warnings {
+        eprintln!("timeslice: warning: {warning}");
     }
 }
 
@@ -791,6 +878,63 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 reel.render_ms / 1e3
             );
             write_report(report.as_deref(), &reel)
+        }
+        Command::Calibrate {
+            board,
+            views,
+            out,
+            report,
+            colmap,
+            survey,
+            check,
+            max_rms_px,
+            every_nth_frame,
+        } => {
+            let board: BoardSpec = board.parse()?;
+            let views = views
+                .iter()
+                .map(|v| v.parse::<ViewSource>())
+                .collect::<Result<Vec<_>, _>>()?;
+            if !(max_rms_px.is_finite() && max_rms_px > 0.0) {
+                bail!(UsageError(format!(
+                    "--max-rms-px {max_rms_px}: must be a positive number of pixels"
+                )));
+            }
+            let run = CalibrateRun {
+                board,
+                views,
+                survey,
+                video_frame_step: every_nth_frame,
+                options: CalibrateOptions {
+                    warn_rms_px: max_rms_px,
+                    rig_name: out
+                        .as_deref()
+                        .and_then(Path::file_stem)
+                        .map_or_else(|| "calibrated".into(), |s| s.to_string_lossy().into_owned()),
+                },
+            };
+            let calibration_report = if let Some(check) = check {
+                let rig = load_rig(&check)?;
+                let result = engine::calibrate::run_check(&run, &rig, &progress_fn);
+                progress.finish();
+                result?
+            } else {
+                let result = engine::calibrate::run_calibrate(&run, &progress_fn);
+                progress.finish();
+                let calibration = result?;
+                if let Some(out) = &out {
+                    timeslice::calibration::save_rig(&calibration.rig, out)?;
+                }
+                if let Some(dir) = &colmap {
+                    timeslice::calibration::export_colmap(&calibration.rig, dir)?;
+                }
+                calibration.report
+            };
+            print_calibration_report(&calibration_report);
+            if let Some(out) = out.filter(|_| calibration_report.mode == "calibrate") {
+                println!("rig written to {}", out.display());
+            }
+            write_report(report.as_deref(), &calibration_report)
         }
         Command::View {
             rig,

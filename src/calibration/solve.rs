@@ -469,8 +469,14 @@ fn push_view_observations(
 /// observations were pushed; rejected views are dropped from `states`.
 fn solve_with_rejection(bundle: &mut Bundle, states: &mut [CameraState], board: BoardSpec) {
     let per_view = board.corner_count();
-    for _round in 0..4 {
-        bundle.solve(SolveOptions::default());
+    for round in 0..4 {
+        let summary = bundle.solve(SolveOptions::default());
+        tracing::debug!(
+            round,
+            iterations = summary.iterations,
+            rms_px = summary.rms_px,
+            "bundle adjustment"
+        );
         let mut changed = false;
         // Corners: robust sigma from the median residual.
         let mut norms: Vec<f64> = bundle

@@ -302,7 +302,10 @@ fn pull_frames(
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
             continue;
         };
-        if info.width() != camera.width || info.height() != camera.height {
+        // A camera of size 0x0 takes whatever the stream has (calibration
+        // videos, whose size is not known before).
+        let size_known = camera.width > 0 && camera.height > 0;
+        if size_known && (info.width() != camera.width || info.height() != camera.height) {
             return Err(IngestError::SizeMismatch {
                 camera: camera.id.clone(),
                 width: camera.width,

@@ -10,6 +10,10 @@
 //! ```
 //!
 //! Progress is reported through a callback so the CLI can draw bars.
+//!
+//! `calibrate` (board views in, rig out) lives in [`calibrate`].
+
+pub mod calibrate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
