@@ -31,6 +31,8 @@ const SUBPIX_HALF_WINDOW_PX: i32 = 5;
 /// Corners a board may miss in the grid and still be used (they are
 /// predicted from the others, then refined).
 const MAX_MISSING_CORNERS: usize = 3;
+/// Squares smaller than this (median corner spacing), pixels, are not used.
+const MIN_SQUARE_PX: f64 = 4.0;
 /// Refinement stops after this many iterations…
 const SUBPIX_MAX_ITERATIONS: usize = 30;
 /// …or when the corner moves less than this, pixels.
@@ -57,8 +59,12 @@ pub enum DetectMiss {
         /// Labelled grid height, corners.
         grid_rows: usize,
     },
-    /// More than one complete window: the board cannot be told from the grid.
+    /// More than one complete window, or no numbering whose corner squares
+    /// have the printed colours: the board cannot be told from the grid.
     Ambiguous,
+    /// Squares too small or too oblique to locate corners (under 4 px, or
+    /// refinement pulled two corners together).
+    TooSmall,
 }
 
 /// Finds one board per image; holds the configured detectors.
@@ -123,10 +129,13 @@ impl BoardDetector {
             .collect();
         let coarse = number_board(&labelled, self.board, gray)?;
         let half_window = refinement_half_window(&coarse, self.board);
-        let corners_px = coarse
+        let corners_px: Vec<Point2<f64>> = coarse
             .iter()
             .map(|corner| refine_corner(gray, *corner, half_window))
             .collect();
+        if refined_grid_collapsed(&corners_px, self.board) {
+            return Err(DetectMiss::TooSmall);
+        }
         Ok(BoardDetection { corners_px })
     }
 }
@@ -210,6 +219,9 @@ fn number_board(
         labelled.get(&key).copied()
     };
     let mut best: Option<(f64, Vec<Point2<f64>>)> = None;
+    let plane: Vec<Point2<f64>> = (0..board.corner_count())
+        .map(|k| Point2::new((k % board.cols) as f64, (k / board.cols) as f64))
+        .collect();
     for (flip_col, flip_row) in [(false, false), (true, true), (true, false), (false, true)] {
         let numbered: Option<Vec<Point2<f64>>> = (0..rows)
             .flat_map(|row| (0..cols).map(move |col| (col, row)))
@@ -223,14 +235,25 @@ fn number_board(
         if along_row.perp(&down_column) <= 0.0 {
             continue;
         }
-        let outside = origin - 0.5 * along_row - 0.5 * down_column;
-        let darkness = -mean_around(gray, outside);
-        if best.as_ref().is_none_or(|(d, _)| darkness > *d) {
-            best = Some((darkness, numbered));
+        // The square diagonally outside corner (0, 0) is dark and the one
+        // beside it light; square centres come from the board's homography
+        // (in square units), which stays right on small, oblique boards.
+        let Some(h) = super::zhang::homography(&plane, &numbered) else {
+            continue;
+        };
+        let centre = |x: f64, y: f64| {
+            let p = h * nalgebra::Vector3::new(x, y, 1.0);
+            Point2::new(p.x / p.z, p.y / p.z)
+        };
+        let contrast = mean_around(gray, centre(-0.5, 0.5)) - mean_around(gray, centre(-0.5, -0.5));
+        if best.as_ref().is_none_or(|(c, _)| contrast > *c) {
+            best = Some((contrast, numbered));
         }
     }
-    best.map(|(_, numbered)| numbered)
-        .ok_or(DetectMiss::Ambiguous)
+    match best {
+        Some((contrast, numbered)) if contrast > 0.0 => Ok(numbered),
+        _ => Err(DetectMiss::Ambiguous),
+    }
 }
 
 /// Predicts the window's missing corners from a homography of its present
@@ -275,6 +298,24 @@ fn fill_missing(
             refine_corner(gray, predicted, SUBPIX_HALF_WINDOW_PX),
         );
     }
+}
+
+/// True when refinement pulled two neighbouring corners (almost) together:
+/// squares too small or too oblique for the window.
+fn refined_grid_collapsed(corners: &[Point2<f64>], board: BoardSpec) -> bool {
+    let mut spacings = Vec::new();
+    for k in 0..corners.len() {
+        let (row, col) = (k / board.cols, k % board.cols);
+        if col + 1 < board.cols {
+            spacings.push((corners[k + 1] - corners[k]).norm());
+        }
+        if row + 1 < board.rows {
+            spacings.push((corners[k + board.cols] - corners[k]).norm());
+        }
+    }
+    spacings.sort_by(f64::total_cmp);
+    let median = spacings.get(spacings.len() / 2).copied().unwrap_or(0.0);
+    median < MIN_SQUARE_PX || spacings.first().is_some_and(|s| *s < 0.4 * median)
 }
 
 /// Mean intensity of the 3x3 pixels around `point` (255 outside the image,

@@ -33,6 +33,10 @@ pub const MIN_VIEWS: usize = 3;
 /// Below this largest tilt between board and image plane, degrees, the
 /// focal length is unobservable.
 const MIN_TILT_DEG: f64 = 5.0;
+/// `--check` warns about a camera that turned more than this, degrees…
+const DRIFT_WARN_DEG: f64 = 0.1;
+/// …or moved more than this, millimetres.
+const DRIFT_WARN_MM: f64 = 5.0;
 /// A corner is an outlier beyond this many robust standard deviations…
 const OUTLIER_SIGMAS: f64 = 6.0;
 /// …and never below this, pixels.
@@ -499,7 +503,21 @@ fn solve_with_rejection(bundle: &mut Bundle, states: &mut [CameraState], board: 
                 changed = true;
             }
         }
-        // Views: per camera, against the camera's median view RMS.
+        // Views: those that lost many corners are wrong detections (a
+        // shifted or turned grid fits only in part); then, per camera,
+        // those far worse than the camera's median view.
+        for first in (0..bundle.observations.len()).step_by(per_view.max(1)) {
+            let end = (first + per_view).min(bundle.observations.len());
+            let chunk = &mut bundle.observations[first..end];
+            let lost = chunk.iter().filter(|o| !o.inlier).count();
+            if lost > 0 && lost < chunk.len() && lost * 5 > chunk.len() {
+                for o in chunk.iter_mut() {
+                    o.inlier = false;
+                }
+                states[chunk[0].camera].views_rejected += 1;
+                changed = true;
+            }
+        }
         let view_rms = view_rms(bundle, per_view);
         for (camera_index, state) in states.iter_mut().enumerate() {
             let mut rms: Vec<f64> = view_rms
@@ -1105,50 +1123,38 @@ pub fn check_rig(
     // Targets start from the first camera that saw them; place each from the
     // rig instead (every camera's own view, through its rig pose).
     bundle.solve(SolveOptions::default());
-    let mut drift = Vec::new();
-    for index in 0..states.len() {
-        let mut alone = bundle.clone();
-        // Placements from the other cameras only.
-        for o in &mut alone.observations {
-            if o.camera == index {
-                o.inlier = false;
-            }
-        }
-        alone.solve(SolveOptions::default());
-        for o in &mut alone.observations {
-            o.inlier = o.camera == index;
-        }
-        let seen_by_others: BTreeSet<usize> = bundle
-            .observations
-            .iter()
-            .filter(|o| o.camera != index)
-            .map(|o| o.target)
+    // Each camera is measured against placements solved from the others.
+    // A bumped camera also drags its neighbours' figures, so the worst
+    // camera over the threshold is set aside and everyone is measured again
+    // without it, until no other camera is over.
+    let mut moved = BTreeSet::new();
+    let drift = loop {
+        let drift: Vec<(f64, f64)> = (0..states.len())
+            .map(|index| {
+                let mut excluded = moved.clone();
+                excluded.remove(&index);
+                camera_drift(&bundle, index, &excluded)
+            })
             .collect();
-        for (t, target) in alone.targets.iter_mut().enumerate() {
-            target.free = false;
-            if !seen_by_others.contains(&t) {
-                // Nobody else placed it: it cannot measure this camera.
-                for o in alone.observations.iter_mut().filter(|o| o.target == t) {
-                    o.inlier = false;
-                }
+        let worst = drift
+            .iter()
+            .enumerate()
+            .filter(|(index, (deg, mm))| {
+                !moved.contains(index) && (*deg > DRIFT_WARN_DEG || *mm > DRIFT_WARN_MM)
+            })
+            .max_by(|a, b| (a.1.0 / DRIFT_WARN_DEG).total_cmp(&(b.1.0 / DRIFT_WARN_DEG)));
+        match worst {
+            Some((index, _)) if moved.len() + 2 < states.len() => {
+                moved.insert(index);
             }
+            _ => break drift,
         }
-        let before = alone.cameras[index].cam_from_world;
-        if alone.observations.iter().any(|o| o.inlier) && states.len() > 1 {
-            alone.cameras[index].pose_free = true;
-            alone.solve(SolveOptions::default());
-        }
-        let after = alone.cameras[index].cam_from_world;
-        let turned_deg = before.rotation.angle_to(&after.rotation).to_degrees();
-        let moved_mm = (before.inverse().translation.vector - after.inverse().translation.vector)
-            .norm()
-            * 1000.0;
-        drift.push((turned_deg, moved_mm));
-    }
+    };
     let mut report = build_report("check", board, &bundle, &states, 0, options, Some(&drift));
     for camera in &mut report.cameras {
         if camera.warning.is_none()
-            && (camera.drift_deg.unwrap_or(0.0) > 0.1 || camera.drift_mm.unwrap_or(0.0) > 5.0)
+            && (camera.drift_deg.unwrap_or(0.0) > DRIFT_WARN_DEG
+                || camera.drift_mm.unwrap_or(0.0) > DRIFT_WARN_MM)
         {
             let w = format!(
                 "camera {:?}: moved {:.3} deg / {:.1} mm since the rig was made: recalibrate",
@@ -1161,6 +1167,42 @@ pub fn check_rig(
         }
     }
     Ok(report)
+}
+
+/// How far camera `index` has turned (degrees) and moved (millimetres):
+/// its pose re-solved against board placements solved from the other
+/// cameras, except those in `excluded`.
+fn camera_drift(bundle: &Bundle, index: usize, excluded: &BTreeSet<usize>) -> (f64, f64) {
+    let others = |camera: usize| camera != index && !excluded.contains(&camera);
+    let mut alone = bundle.clone();
+    for o in &mut alone.observations {
+        o.inlier = others(o.camera);
+    }
+    alone.solve(SolveOptions::default());
+    let placed: BTreeSet<usize> = bundle
+        .observations
+        .iter()
+        .filter(|o| others(o.camera))
+        .map(|o| o.target)
+        .collect();
+    for o in &mut alone.observations {
+        // Only this camera's corners, on placements the others fixed.
+        o.inlier = o.camera == index && placed.contains(&o.target);
+    }
+    for target in &mut alone.targets {
+        target.free = false;
+    }
+    let before = alone.cameras[index].cam_from_world;
+    if !alone.observations.iter().any(|o| o.inlier) {
+        return (0.0, 0.0);
+    }
+    alone.cameras[index].pose_free = true;
+    alone.solve(SolveOptions::default());
+    let after = alone.cameras[index].cam_from_world;
+    let turned_deg = before.rotation.angle_to(&after.rotation).to_degrees();
+    let moved_mm =
+        (before.inverse().translation.vector - after.inverse().translation.vector).norm() * 1000.0;
+    (turned_deg, moved_mm)
 }
 
 /// A camera's views with board poses from the rig's intrinsics.

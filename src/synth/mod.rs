@@ -7,11 +7,13 @@
 //! like any other capture. Tests and the demo use it; nothing downstream of
 //! ingest reads its ground truth.
 
+pub mod board;
 mod capture;
 pub mod cpu_ref;
 pub mod raycast;
 pub mod scene;
 
+pub use board::{BoardCapture, BoardCaptureSettings, board_capture, calibration_ring};
 pub use capture::{
     CaptureManifest, CaptureSettings, PLATE_EXPOSURE, SyntheticCapture, TRUTH_SAMPLE_M, Truth,
     load_truth, write_capture,
