@@ -11,6 +11,7 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-libav gstreamer1.0-tools
   mesa-vulkan-drivers libvulkan1 libegl1 libegl-mesa0 libgl1-mesa-dri vulkan-tools
   ffmpeg srt-tools
+  opencv-doc python3-opencv
 )
 
 SUDO=""

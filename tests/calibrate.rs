@@ -299,3 +299,60 @@ fn opencv_sample_chessboards_match_opencv() {
         }
     }
 }
+
+#[test]
+fn fronto_parallel_views_are_refused_naming_the_camera() {
+    let board: BoardSpec = "checker:9x6:0.025".parse().unwrap();
+    // World = camera frame: the board plane z = const faces the camera.
+    let camera = timeslice::calibration::Camera {
+        id: "flat".into(),
+        width: 640,
+        height: 480,
+        fx: 540.0,
+        fy: 540.0,
+        cx: 320.0,
+        cy: 240.0,
+        distortion: timeslice::calibration::Distortion::default(),
+        cam_from_world: Isometry3::identity(),
+        time_offset_ns: 0,
+        source: None,
+    };
+    // The board turned in its own plane and moved, never tilted.
+    let views = (0..5)
+        .map(|i| {
+            let turn = nalgebra::UnitQuaternion::from_euler_angles(0.0, 0.0, 0.3 * f64::from(i));
+            let placement = Isometry3::from_parts(
+                nalgebra::Translation3::new(
+                    -0.1 + 0.01 * f64::from(i),
+                    -0.06,
+                    0.5 + 0.05 * f64::from(i),
+                ),
+                turn,
+            );
+            let corners = (0..board.corner_count())
+                .map(|k| {
+                    camera
+                        .project(&(placement * board.corner_in_board(k)))
+                        .unwrap()
+                })
+                .collect();
+            ViewDetection {
+                name: format!("{i}"),
+                corners_px: Some(corners),
+                grid_seen: None,
+            }
+        })
+        .collect();
+    let cameras = [CameraDetections {
+        id: "flat".into(),
+        width: 640,
+        height: 480,
+        views,
+    }];
+    let error = calibrate(board, &cameras, None, &CalibrateOptions::default()).unwrap_err();
+    assert!(
+        matches!(error, CalibrateError::Degenerate { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("\"flat\""), "{error}");
+}

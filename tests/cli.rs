@@ -418,3 +418,190 @@ fn reel_of_two_replays_has_the_expected_frames_and_bad_templates_are_named() {
     assert_bad_input(&run(&bad), &["missing.json"]);
     assert_eq!(std::fs::metadata(&reel).unwrap().len(), before);
 }
+
+/// Writes a synthetic 4-camera board capture as `dir/camK/NNNNNN.png` and
+/// returns the camera folders.
+fn write_board_capture(dir: &Path) -> Vec<std::path::PathBuf> {
+    let settings = timeslice::synth::BoardCaptureSettings {
+        cameras: 4,
+        placements: 24,
+        supersample: 2,
+        ..timeslice::synth::BoardCaptureSettings::default()
+    };
+    let capture = timeslice::synth::board_capture(&settings);
+    capture
+        .rig
+        .cameras
+        .iter()
+        .zip(&capture.images)
+        .map(|(camera, images)| {
+            let folder = dir.join(&camera.id);
+            std::fs::create_dir_all(&folder).unwrap();
+            for (p, image) in images.iter().enumerate() {
+                if let Some(image) = image {
+                    image.save(folder.join(format!("{p:06}.png"))).unwrap();
+                }
+            }
+            folder
+        })
+        .collect()
+}
+
+#[test]
+fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let folders = write_board_capture(dir.path());
+    let rig = dir.path().join("rig.json");
+    let report = dir.path().join("report.json");
+    let colmap = dir.path().join("colmap");
+    let mut args: Vec<String> = vec![
+        "calibrate".into(),
+        "--board".into(),
+        "checker:9x6:0.08".into(),
+    ];
+    for (i, folder) in folders.iter().enumerate() {
+        args.push("--views".into());
+        // One camera by folder, the others by quoted glob.
+        if i == 0 {
+            args.push(format!("cam{i}={}", folder.display()));
+        } else {
+            args.push(format!("cam{i}={}/*.png", folder.display()));
+        }
+    }
+    for extra in [
+        "--out",
+        rig.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--colmap",
+        colmap.to_str().unwrap(),
+    ] {
+        args.push(extra.into());
+    }
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = timeslice(&arg_refs);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("overall rms"), "{stdout}");
+    let solved = timeslice::calibration::load_rig(&rig).unwrap();
+    assert_eq!(solved.cameras.len(), 4);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(json["rms_px"].as_f64().unwrap() < 0.5, "{json}");
+    for camera in json["cameras"].as_array().unwrap() {
+        assert!(camera["rms_px"].as_f64().unwrap() < 0.5);
+        assert!(camera["views_used"].as_u64().unwrap() >= 3);
+        assert!(camera["views_rejected"].is_u64());
+    }
+    assert!(colmap.join("cameras.txt").is_file() && colmap.join("images.txt").is_file());
+    let reimported = timeslice::calibration::import_colmap(&colmap).unwrap();
+    assert_eq!(reimported.cameras.len(), 4);
+
+    // --check against the rig just made: no warnings, exit 0.
+    let mut check_args = arg_refs[..arg_refs.len() - 6].to_vec();
+    check_args.extend(["--check", rig.to_str().unwrap()]);
+    let output = timeslice(&check_args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("drift_deg"));
+
+    let cam0 = format!("cam0={}", folders[0].display());
+    // A wrong board size: the grid seen is named.
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:10x7:0.08",
+        "--views",
+        &cam0,
+        "--out",
+        rig.to_str().unwrap(),
+    ]);
+    assert_bad_input(&output, &["cam0", "10x7", "9x6"]);
+    // A board never found.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for i in 0..3 {
+        image::GrayImage::from_pixel(64, 48, image::Luma([120]))
+            .save(empty.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        &format!("side={}", empty.display()),
+        "--out",
+        rig.to_str().unwrap(),
+    ]);
+    assert_bad_input(&output, &["side", "0 of 3"]);
+    // An unreadable image.
+    std::fs::write(empty.join("9.png"), b"not a png").unwrap();
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        &format!("side={}", empty.display()),
+        "--out",
+        rig.to_str().unwrap(),
+    ]);
+    assert_bad_input(&output, &["side", "9.png"]);
+    // NaN in the rig given to --check.
+    let bad_rig = dir.path().join("nan.json");
+    std::fs::write(
+        &bad_rig,
+        std::fs::read_to_string(&rig)
+            .unwrap()
+            .replacen("\"fx\": ", "\"fx\": NaN, \"x\": ", 1),
+    )
+    .unwrap();
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        &cam0,
+        "--check",
+        bad_rig.to_str().unwrap(),
+    ]);
+    assert_bad_input(&output, &["nan.json"]);
+    // Malformed arguments.
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6",
+        "--views",
+        &cam0,
+        "--out",
+        "x.json",
+    ]);
+    assert_bad_input(&output, &["--board"]);
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        "nocamera",
+        "--out",
+        "x.json",
+    ]);
+    assert_bad_input(&output, &["--views", "ID=PATH"]);
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        "cam0=/no/such/dir",
+        "--out",
+        "x.json",
+    ]);
+    assert_bad_input(&output, &["cam0", "/no/such/dir"]);
+}

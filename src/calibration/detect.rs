@@ -50,9 +50,9 @@ pub struct BoardDetection {
 pub enum DetectMiss {
     /// No chessboard-like grid at all.
     NoGrid,
-    /// A grid, but no complete `cols x rows` window in it; the size of the
-    /// largest labelled grid is given (columns, rows), to spot a wrong
-    /// `--board`.
+    /// A grid, but not one complete `cols x rows` window in it (none, or
+    /// several when the grid is bigger than the board); the size of the
+    /// labelled grid is given (columns, rows), to spot a wrong `--board`.
     Incomplete {
         /// Labelled grid width, corners.
         grid_cols: usize,
@@ -202,7 +202,11 @@ fn number_board(
         });
     }
     let &[&(u0, v0, transposed, _)] = best.as_slice() else {
-        return Err(DetectMiss::Ambiguous);
+        // Several complete windows: the grid is bigger than the board.
+        return Err(DetectMiss::Incomplete {
+            grid_cols: (u_max - u_min + 1) as usize,
+            grid_rows: (v_max - v_min + 1) as usize,
+        });
     };
     let mut labelled = labelled.clone();
     fill_missing(&mut labelled, board, (u0, v0, transposed), gray);
