@@ -114,7 +114,7 @@ impl BoardSpec {
     /// cameras may number its corners from opposite ends.
     #[must_use]
     pub fn is_half_turn_symmetric(&self) -> bool {
-        (self.cols + self.rows) % 2 == 0
+        (self.cols + self.rows).is_multiple_of(2)
     }
 }
 

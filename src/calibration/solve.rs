@@ -264,12 +264,7 @@ pub fn calibrate(
         .iter()
         .map(|c| calibrate_single(board, c))
         .collect::<Result<Vec<_>, _>>()?;
-    if states.len() > 1 && board.is_half_turn_symmetric() {
-        return Err(CalibrateError::SymmetricBoard {
-            board,
-            parity: if board.cols % 2 == 0 { "even" } else { "odd" },
-        });
-    }
+    ring_board_check(board, states.len())?;
     let world_view = check_connected(&states)?;
     let mut cams_from_world = chain_poses(&states, &world_view);
     let mut bundle = ring_bundle(board, &states, &cams_from_world, &world_view);
@@ -319,6 +314,22 @@ fn rig_camera(state: &CameraState, cam_from_world: &Isometry3<f64>) -> Camera {
         time_offset_ns: 0,
         source: None,
     }
+}
+
+/// Cameras of a ring must agree on the corner numbering: the board must
+/// not look the same turned half round.
+fn ring_board_check(board: BoardSpec, cameras: usize) -> Result<(), CalibrateError> {
+    if cameras > 1 && board.is_half_turn_symmetric() {
+        return Err(CalibrateError::SymmetricBoard {
+            board,
+            parity: if board.cols.is_multiple_of(2) {
+                "even"
+            } else {
+                "odd"
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Step 1 for one camera.
@@ -643,9 +654,9 @@ fn check_connected(states: &[CameraState]) -> Result<String, CalibrateError> {
         }
     }
     let mut groups: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
-    for index in 0..states.len() {
+    for (index, state) in states.iter().enumerate() {
         let r = root(&mut group, index);
-        groups.entry(r).or_default().push(states[index].id.as_str());
+        groups.entry(r).or_default().push(state.id.as_str());
     }
     if groups.len() > 1 {
         let groups = groups
@@ -1098,12 +1109,7 @@ pub fn check_rig(
         }
         states.push(check_state(board, camera, detections)?);
     }
-    if states.len() > 1 && board.is_half_turn_symmetric() {
-        return Err(CalibrateError::SymmetricBoard {
-            board,
-            parity: if board.cols % 2 == 0 { "even" } else { "odd" },
-        });
-    }
+    ring_board_check(board, states.len())?;
     let world_view = check_connected(&states)?;
     let cams_from_world: Vec<Isometry3<f64>> = states
         .iter()
