@@ -512,7 +512,63 @@ fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("drift_deg"));
 
+    // A video as one camera's views (frames numbered from 0: one camera,
+    // so names need not match the others').
+    let video = dir.path().join("cam0.mp4");
+    let encoded = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-framerate",
+            "5",
+            "-pattern_type",
+            "glob",
+            "-i",
+        ])
+        .arg(format!("{}/*.png", folders[0].display()))
+        .args(["-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(encoded.success());
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        &format!("cam0={}", video.display()),
+        "--every-nth-frame",
+        "1",
+        "--out",
+        dir.path().join("video_rig.json").to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let views_used: usize = stdout
+        .lines()
+        .find(|l| l.starts_with("cam0"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(views_used >= 3, "{stdout}");
+    let output = timeslice(&[
+        "calibrate",
+        "--board",
+        "checker:9x6:0.08",
+        "--views",
+        &format!("cam0={}", dir.path().join("gone.mp4").display()),
+        "--out",
+        "x.json",
+    ]);
+    assert_bad_input(&output, &["cam0", "gone.mp4", "no such file"]);
+
     let cam0 = format!("cam0={}", folders[0].display());
+
     // A wrong board size: the grid seen is named.
     let output = timeslice(&[
         "calibrate",

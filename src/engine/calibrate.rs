@@ -356,6 +356,9 @@ fn detect_in_video(
         path: path.clone(),
         reason,
     };
+    if !path.is_file() {
+        return Err(video_error("no such file".into()));
+    }
     let uri =
         ingest::to_uri(&source.camera, &source.path).map_err(|e| video_error(e.to_string()))?;
     // Size 0x0: the stream's own size is taken.
