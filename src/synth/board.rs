@@ -337,23 +337,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_placement_is_seen_by_at_least_two_cameras() {
+    fn placements_are_shared_and_drawn_where_the_camera_projects_them() {
         let settings = BoardCaptureSettings {
             cameras: 6,
-            placements: 12,
+            placements: 24,
             supersample: 1,
-            width: 320,
-            height: 180,
+            noise_sigma: 0.0,
             ..BoardCaptureSettings::default()
         };
         let capture = board_capture(&settings);
-        for p in 0..12 {
-            let seen = capture.images.iter().filter(|c| c[p].is_some()).count();
-            assert!(seen >= 1, "placement {p} is seen by {seen} cameras");
-        }
-        let shared = (0..12)
+        let shared = (0..24)
             .filter(|p| capture.images.iter().filter(|c| c[*p].is_some()).count() >= 2)
             .count();
-        assert!(shared >= 6, "only {shared} placements are shared");
+        assert!(
+            shared >= 12,
+            "only {shared} of 24 placements are seen by two cameras"
+        );
+        let board = settings.board;
+        let s = board.square_m;
+        let mut checked = 0;
+        for (camera, images) in capture.rig.cameras.iter().zip(&capture.images) {
+            assert!(
+                images.iter().flatten().count() >= 4,
+                "{} sees too few",
+                camera.id
+            );
+            for (placement, image) in capture.placements.iter().zip(images) {
+                let Some(image) = image else { continue };
+                // The dark outer square at corner (0, 0) and its light neighbour.
+                let level = |x: f64, y: f64| {
+                    let p = camera
+                        .project(&(placement * Point3::new(x, y, 0.0)))
+                        .unwrap();
+                    f64::from(image.get_pixel(p.x.round() as u32, p.y.round() as u32).0[0])
+                };
+                assert!(level(-0.5 * s, -0.5 * s) < 60.0, "{}", camera.id);
+                assert!(level(0.5 * s, -0.5 * s) > 180.0, "{}", camera.id);
+                checked += 1;
+            }
+        }
+        assert!(checked > 20);
     }
 }
