@@ -11,36 +11,11 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rayon::prelude::*;
-use timeslice::calibration::{
-    BoardDetector, CalibrateOptions, CameraDetections, ViewDetection, calibrate,
-};
+use timeslice::calibration::{BoardDetector, CalibrateOptions, CameraDetections, calibrate};
 use timeslice::synth::{BoardCapture, BoardCaptureSettings, board_capture};
 
 fn detect_all(capture: &BoardCapture, detector: &BoardDetector) -> Vec<CameraDetections> {
-    capture
-        .rig
-        .cameras
-        .iter()
-        .zip(&capture.images)
-        .map(|(camera, images)| CameraDetections {
-            id: camera.id.clone(),
-            width: camera.width,
-            height: camera.height,
-            views: images
-                .par_iter()
-                .enumerate()
-                .filter_map(|(p, image)| {
-                    let image = image.as_ref()?;
-                    Some(ViewDetection {
-                        name: format!("{p:06}"),
-                        corners_px: detector.detect(image).ok().map(|d| d.corners_px),
-                        grid_seen: None,
-                    })
-                })
-                .collect(),
-        })
-        .collect()
+    capture.detections(detector, |_, _| true)
 }
 
 fn bench_calibrate(c: &mut Criterion) {

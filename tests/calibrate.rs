@@ -12,33 +12,9 @@ use timeslice::synth::{BoardCapture, BoardCaptureSettings, board_capture};
 fn detections(
     capture: &BoardCapture,
     board: BoardSpec,
-    keep: impl Fn(usize, usize) -> bool,
+    keep: impl Fn(usize, usize) -> bool + Sync,
 ) -> Vec<CameraDetections> {
-    let detector = BoardDetector::new(board);
-    capture
-        .rig
-        .cameras
-        .iter()
-        .enumerate()
-        .map(|(c, camera)| CameraDetections {
-            id: camera.id.clone(),
-            width: camera.width,
-            height: camera.height,
-            views: capture.images[c]
-                .iter()
-                .enumerate()
-                .filter(|(p, image)| image.is_some() && keep(c, *p))
-                .filter_map(|(p, image)| {
-                    let image = image.as_ref()?;
-                    Some(ViewDetection {
-                        name: format!("{p:06}"),
-                        corners_px: detector.detect(image).ok().map(|d| d.corners_px),
-                        grid_seen: None,
-                    })
-                })
-                .collect(),
-        })
-        .collect()
+    capture.detections(&BoardDetector::new(board), keep)
 }
 
 /// Pose errors after the one rigid motion that best maps the estimate's

@@ -26,7 +26,9 @@ use super::bundle::{
 };
 use super::camera::{Camera, Distortion};
 use super::rig::Rig;
-use super::zhang::{PinholeGuess, homography, intrinsics_from_homographies, pose_from_homography};
+use super::zhang::{
+    PinholeGuess, homography, intrinsics_from_homographies, null_vector, pose_from_homography,
+};
 
 /// Fewest views with a detected board for a camera to be calibrated.
 pub const MIN_VIEWS: usize = 3;
@@ -250,6 +252,17 @@ struct ViewState {
     inliers: Vec<bool>,
 }
 
+impl ViewState {
+    /// A view with every corner an inlier.
+    fn new(corners_px: &[Point2<f64>], cam_from_board: Isometry3<f64>) -> Self {
+        Self {
+            inliers: vec![true; corners_px.len()],
+            corners_px: corners_px.to_vec(),
+            cam_from_board,
+        }
+    }
+}
+
 /// Calibrates one camera or a ring from board detections.
 ///
 /// # Errors
@@ -388,14 +401,7 @@ fn calibrate_single(
         else {
             continue;
         };
-        views.insert(
-            view.name.clone(),
-            ViewState {
-                inliers: vec![true; corners.len()],
-                corners_px: corners.clone(),
-                cam_from_board: pose,
-            },
-        );
+        views.insert(view.name.clone(), ViewState::new(corners, pose));
     }
     let max_tilt_deg = views
         .values()
@@ -969,14 +975,7 @@ fn dlt_pose(
             a[(2 * i + 1, 8 + c)] = -q.y * x[c];
         }
     }
-    let ata = a.transpose() * &a;
-    let eigen = ata.symmetric_eigen();
-    let (index, _) = eigen
-        .eigenvalues
-        .iter()
-        .enumerate()
-        .min_by(|x, y| x.1.total_cmp(y.1))?;
-    let p = eigen.eigenvectors.column(index);
+    let p = null_vector(a)?;
     let m = Matrix3::new(p[0], p[1], p[2], p[4], p[5], p[6], p[8], p[9], p[10]);
     let t = Vector3::new(p[3], p[7], p[11]);
     let svd = m.svd(true, true);
@@ -1245,14 +1244,7 @@ fn check_state(
         else {
             continue;
         };
-        views.insert(
-            view.name.clone(),
-            ViewState {
-                inliers: vec![true; corners.len()],
-                corners_px: corners.clone(),
-                cam_from_board: pose,
-            },
-        );
+        views.insert(view.name.clone(), ViewState::new(corners, pose));
     }
     if views.is_empty() {
         return Err(CalibrateError::TooFewViews {

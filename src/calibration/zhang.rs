@@ -72,8 +72,9 @@ fn normaliser(points: &[Point2<f64>]) -> Option<Matrix3<f64>> {
     ))
 }
 
-/// Right singular vector of the smallest singular value.
-fn null_vector(a: DMatrix<f64>) -> Option<Vec<f64>> {
+/// Right singular vector of the smallest singular value (least-squares
+/// solution of `A x = 0` with `|x| = 1`).
+pub(super) fn null_vector(a: DMatrix<f64>) -> Option<Vec<f64>> {
     // The eigenvector of AᵀA is the same vector and keeps the SVD small.
     let ata = a.transpose() * &a;
     let eigen = ata.symmetric_eigen();

@@ -11,7 +11,11 @@
 use image::GrayImage;
 use nalgebra::{Isometry3, Point2, Point3, Translation3, UnitQuaternion, Vector3};
 
-use crate::calibration::{BoardSpec, Camera, Distortion, Rig};
+use rayon::prelude::*;
+
+use crate::calibration::{
+    BoardDetector, BoardSpec, Camera, CameraDetections, Distortion, Rig, ViewDetection,
+};
 
 /// Grey levels of the print and the room.
 const DARK: f64 = 30.0;
@@ -69,6 +73,42 @@ pub struct BoardCapture {
     /// Per camera, per placement: the image, or `None` where the camera sees
     /// the board's back or not all of it (no image is taken then).
     pub images: Vec<Vec<Option<GrayImage>>>,
+}
+
+impl BoardCapture {
+    /// The board found in every image, as `calibrate` takes it (view names
+    /// are placement numbers); `keep(camera, placement)` picks the images.
+    #[must_use]
+    pub fn detections(
+        &self,
+        detector: &BoardDetector,
+        keep: impl Fn(usize, usize) -> bool + Sync,
+    ) -> Vec<CameraDetections> {
+        self.rig
+            .cameras
+            .iter()
+            .zip(&self.images)
+            .enumerate()
+            .map(|(c, (camera, images))| CameraDetections {
+                id: camera.id.clone(),
+                width: camera.width,
+                height: camera.height,
+                views: images
+                    .par_iter()
+                    .enumerate()
+                    .filter(|(p, _)| keep(c, *p))
+                    .filter_map(|(p, image)| {
+                        let image = image.as_ref()?;
+                        Some(ViewDetection {
+                            name: format!("{p:06}"),
+                            corners_px: detector.detect(image).ok().map(|d| d.corners_px),
+                            grid_seen: None,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
 }
 
 /// Deterministic pseudo-random numbers (SplitMix64).
