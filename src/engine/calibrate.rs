@@ -15,8 +15,8 @@ use rayon::prelude::*;
 use super::ProgressFn;
 use crate::calibration::{
     BoardDetector, BoardSpec, CalibrateError, CalibrateOptions, Calibration, CalibrationError,
-    CalibrationReport, Camera, CameraDetections, DetectMiss, Distortion, Rig, Survey,
-    ViewDetection, calibrate, check_rig,
+    CalibrationReport, CameraDetections, DetectMiss, Rig, Survey, ViewDetection, calibrate,
+    check_rig,
 };
 use crate::ingest::{self, IngestEvent};
 
@@ -361,23 +361,14 @@ fn detect_in_video(
     }
     let uri =
         ingest::to_uri(&source.camera, &source.path).map_err(|e| video_error(e.to_string()))?;
-    // Size 0x0: the stream's own size is taken.
-    let probe = Camera {
-        id: source.camera.clone(),
-        width: 0,
-        height: 0,
-        fx: 1.0,
-        fy: 1.0,
-        cx: 0.0,
-        cy: 0.0,
-        distortion: Distortion::default(),
-        cam_from_world: nalgebra::Isometry3::identity(),
-        time_offset_ns: 0,
-        source: None,
-    };
     let (sender, receiver) = crossbeam_channel::bounded(4);
+    let stream = ingest::StreamSpec {
+        id: source.camera.clone(),
+        size: None,
+        time_offset_ns: 0,
+    };
     let pipeline =
-        ingest::spawn_camera(0, &probe, &uri, sender).map_err(|e| video_error(e.to_string()))?;
+        ingest::spawn_stream(0, stream, &uri, sender).map_err(|e| video_error(e.to_string()))?;
     let mut views = Vec::new();
     let mut size = (0, 0);
     let mut frame_index = 0usize;
@@ -389,13 +380,17 @@ fn detect_in_video(
                 if frame_index.is_multiple_of(step) {
                     let image = &frame.image;
                     size = (image.width, image.height);
-                    let gray = GrayImage::from_fn(image.width, image.height, |x, y| {
-                        let [r, g, b, _] = image.pixel(x, y);
-                        let luma =
-                            0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b);
-                        image::Luma([luma.round().clamp(0.0, 255.0) as u8])
+                    // The same luma as still images get (`image`'s conversion).
+                    let rgba = image::ImageBuffer::<image::Rgba<u8>, &[u8]>::from_raw(
+                        image.width,
+                        image.height,
+                        image.rgba.as_slice(),
+                    );
+                    let found = rgba.map_or(Err(DetectMiss::NoGrid), |rgba| {
+                        detector
+                            .detect(&image::imageops::grayscale(&rgba))
+                            .map(|d| d.corners_px)
                     });
-                    let found = detector.detect(&gray).map(|d| d.corners_px);
                     views.push(view_detection(format!("{frame_index:06}"), found));
                     progress(views.len() as u64);
                 }

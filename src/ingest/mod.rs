@@ -192,6 +192,28 @@ pub fn to_uri(camera: &str, source: &str) -> Result<String, IngestError> {
         })
 }
 
+/// What ingest needs to know of a stream's camera.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSpec {
+    /// Camera id (names the pipeline, the thread and errors).
+    pub id: String,
+    /// Expected frame size; `None` takes whatever the stream has (e.g.
+    /// calibration videos, whose size is not known before).
+    pub size: Option<(u32, u32)>,
+    /// The camera's clock minus the rig clock, nanoseconds.
+    pub time_offset_ns: i64,
+}
+
+impl From<&Camera> for StreamSpec {
+    fn from(camera: &Camera) -> Self {
+        Self {
+            id: camera.id.clone(),
+            size: Some((camera.width, camera.height)),
+            time_offset_ns: camera.time_offset_ns,
+        }
+    }
+}
+
 /// Starts ingest of `camera` (index `camera_index` in the rig) from `uri`;
 /// frames and the end/failure event go to `events`.
 ///
@@ -200,6 +222,20 @@ pub fn to_uri(camera: &str, source: &str) -> Result<String, IngestError> {
 pub fn spawn_camera(
     camera_index: usize,
     camera: &Camera,
+    uri: &str,
+    events: Sender<IngestEvent>,
+) -> Result<CameraIngest, IngestError> {
+    spawn_stream(camera_index, StreamSpec::from(camera), uri, events)
+}
+
+/// Starts ingest of one stream described by `camera` (index `camera_index`);
+/// see [`spawn_camera`].
+///
+/// # Errors
+/// [`IngestError::Open`] when the pipeline cannot be built or started.
+pub fn spawn_stream(
+    camera_index: usize,
+    camera: StreamSpec,
     uri: &str,
     events: Sender<IngestEvent>,
 ) -> Result<CameraIngest, IngestError> {
@@ -234,12 +270,18 @@ pub fn spawn_camera(
         let _ = pipeline.set_state(gst::State::Null);
         open_error(reason)
     })?;
-    let camera = camera.clone();
     let thread_pipeline = pipeline.clone();
+    let thread_camera = camera.clone();
     let thread = std::thread::Builder::new()
         .name(format!("ingest-{}", camera.id))
         .spawn(move || {
-            let event = match pull_frames(&thread_pipeline, &sink, camera_index, &camera, &events) {
+            let event = match pull_frames(
+                &thread_pipeline,
+                &sink,
+                camera_index,
+                &thread_camera,
+                &events,
+            ) {
                 Ok(()) => IngestEvent::Ended { camera_index },
                 Err(error) => IngestEvent::Failed {
                     camera_index,
@@ -277,7 +319,7 @@ fn pull_frames(
     pipeline: &gst::Pipeline,
     sink: &gst_app::AppSink,
     camera_index: usize,
-    camera: &Camera,
+    camera: &StreamSpec,
     events: &Sender<IngestEvent>,
 ) -> Result<(), IngestError> {
     loop {
@@ -302,14 +344,13 @@ fn pull_frames(
         let Ok(info) = gst_video::VideoInfo::from_caps(caps) else {
             continue;
         };
-        // A camera of size 0x0 takes whatever the stream has (calibration
-        // videos, whose size is not known before).
-        let size_known = camera.width > 0 && camera.height > 0;
-        if size_known && (info.width() != camera.width || info.height() != camera.height) {
+        if let Some((width, height)) = camera.size
+            && (info.width(), info.height()) != (width, height)
+        {
             return Err(IngestError::SizeMismatch {
                 camera: camera.id.clone(),
-                width: camera.width,
-                height: camera.height,
+                width,
+                height,
                 got_width: info.width(),
                 got_height: info.height(),
             });
