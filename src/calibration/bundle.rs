@@ -213,17 +213,19 @@ impl Bundle {
                         continue;
                     };
                     let step = cholesky.solve(&(-&gradient));
-                    let mut trial = self.clone();
-                    trial.apply(&layout, &step);
-                    let trial_cost = trial.cost(options.huber_px);
+                    // Try the step in place; only the parameters are kept
+                    // to undo it (the observations never change here).
+                    let saved = (self.cameras.clone(), self.targets.clone());
+                    self.apply(&layout, &step);
+                    let trial_cost = self.cost(options.huber_px);
                     if trial_cost.is_finite() && trial_cost < cost {
                         let relative = (cost - trial_cost) / cost.max(1e-300);
-                        *self = trial;
                         cost = trial_cost;
                         damping = (damping / 3.0).max(1e-12);
                         improved = relative > 1e-12;
                         break;
                     }
+                    (self.cameras, self.targets) = saved;
                     damping *= 10.0;
                 }
                 if !improved {

@@ -499,23 +499,27 @@ fn solve_with_rejection(bundle: &mut Bundle, states: &mut [CameraState], board: 
             "bundle adjustment"
         );
         let mut changed = false;
-        // Corners: robust sigma from the median residual.
-        let mut norms: Vec<f64> = bundle
-            .observations
-            .iter()
-            .filter(|o| o.inlier)
-            .filter_map(|o| bundle.residual(o).map(|r| r.norm()))
-            .collect();
-        norms.sort_by(f64::total_cmp);
-        let median = norms.get(norms.len() / 2).copied().unwrap_or(0.0);
-        let threshold = (OUTLIER_SIGMAS * 1.4826 * median).max(OUTLIER_FLOOR_PX);
-        let residuals: Vec<Option<f64>> = bundle
+        // Corners: robust sigma from the median inlier residual.
+        let norms: Vec<Option<f64>> = bundle
             .observations
             .iter()
             .map(|o| bundle.residual(o).map(|r| r.norm()))
             .collect();
-        for (observation, residual) in bundle.observations.iter_mut().zip(&residuals) {
-            if observation.inlier && residual.is_none_or(|r| r > threshold) {
+        let mut inlier_norms: Vec<f64> = bundle
+            .observations
+            .iter()
+            .zip(&norms)
+            .filter(|(o, _)| o.inlier)
+            .filter_map(|(_, norm)| *norm)
+            .collect();
+        inlier_norms.sort_by(f64::total_cmp);
+        let median = inlier_norms
+            .get(inlier_norms.len() / 2)
+            .copied()
+            .unwrap_or(0.0);
+        let threshold = (OUTLIER_SIGMAS * 1.4826 * median).max(OUTLIER_FLOOR_PX);
+        for (observation, norm) in bundle.observations.iter_mut().zip(&norms) {
+            if observation.inlier && norm.is_none_or(|r| r > threshold) {
                 observation.inlier = false;
                 changed = true;
             }
@@ -535,7 +539,7 @@ fn solve_with_rejection(bundle: &mut Bundle, states: &mut [CameraState], board: 
                 changed = true;
             }
         }
-        let view_rms = view_rms(bundle, per_view);
+        let view_rms = view_rms(bundle, &norms, per_view);
         for (camera_index, state) in states.iter_mut().enumerate() {
             let mut rms: Vec<f64> = view_rms
                 .iter()
@@ -559,18 +563,20 @@ fn solve_with_rejection(bundle: &mut Bundle, states: &mut [CameraState], board: 
         }
     }
     // Keep the inlier flags with the views; drop views with no inlier left.
-    for chunk_start in (0..bundle.observations.len()).step_by(per_view.max(1)) {
-        let chunk = &bundle.observations
-            [chunk_start..(chunk_start + per_view).min(bundle.observations.len())];
-        let Some(first) = chunk.first() else { continue };
-        if first.target >= bundle.targets.len() {
-            continue;
-        }
-        let state = &mut states[first.camera];
-        let Some(name) = view_name_of(state, bundle, chunk_start, per_view, first.camera) else {
-            continue;
-        };
-        if let Some(view) = state.views.get_mut(&name) {
+    // Each camera's views were pushed in name order, one chunk each.
+    let names: Vec<Vec<String>> = states
+        .iter()
+        .map(|state| state.views.keys().cloned().collect())
+        .collect();
+    let mut next_view = vec![0usize; states.len()];
+    for chunk in bundle.observations.chunks(per_view.max(1)) {
+        let camera = chunk[0].camera;
+        let ordinal = next_view[camera];
+        next_view[camera] += 1;
+        if let Some(view) = names[camera]
+            .get(ordinal)
+            .and_then(|name| states[camera].views.get_mut(name))
+        {
             view.inliers = chunk.iter().map(|o| o.inlier).collect();
         }
     }
@@ -579,38 +585,23 @@ fn solve_with_rejection(bundle: &mut Bundle, states: &mut [CameraState], board: 
     }
 }
 
-/// The name of the view whose observations start at `start`: views are
-/// pushed per camera in name order, so it is the n-th of that camera's.
-fn view_name_of(
-    state: &CameraState,
-    bundle: &Bundle,
-    start: usize,
-    per_view: usize,
-    camera: usize,
-) -> Option<String> {
-    let ordinal = bundle.observations[..start]
-        .iter()
-        .step_by(per_view)
-        .filter(|o| o.camera == camera)
-        .count();
-    state.views.keys().nth(ordinal).cloned()
-}
-
 struct ViewRms {
     camera: usize,
     first: usize,
     rms_px: f64,
 }
 
-fn view_rms(bundle: &Bundle, per_view: usize) -> Vec<ViewRms> {
+/// RMS of each view's inlier corners, from residual norms computed once.
+fn view_rms(bundle: &Bundle, norms: &[Option<f64>], per_view: usize) -> Vec<ViewRms> {
     let mut out = Vec::new();
     let mut first = 0;
     while first + per_view <= bundle.observations.len() {
         let chunk = &bundle.observations[first..first + per_view];
         let inliers: Vec<f64> = chunk
             .iter()
-            .filter(|o| o.inlier)
-            .filter_map(|o| bundle.residual(o).map(|r| r.norm_squared()))
+            .zip(&norms[first..first + per_view])
+            .filter(|(o, _)| o.inlier)
+            .filter_map(|(_, norm)| norm.map(|r| r * r))
             .collect();
         if !inliers.is_empty() {
             out.push(ViewRms {
