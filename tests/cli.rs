@@ -447,6 +447,13 @@ fn write_board_capture(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
+/// `timeslice calibrate --board BOARD --views VIEWS REST...`.
+fn calibrate_one(board: &str, views: &str, rest: &[&str]) -> Output {
+    let mut args = vec!["calibrate", "--board", board, "--views", views];
+    args.extend_from_slice(rest);
+    timeslice(&args)
+}
+
 #[test]
 fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -532,17 +539,16 @@ fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
         .status()
         .unwrap();
     assert!(encoded.success());
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:9x6:0.08",
-        "--views",
         &format!("cam0={}", video.display()),
-        "--every-nth-frame",
-        "1",
-        "--out",
-        dir.path().join("video_rig.json").to_str().unwrap(),
-    ]);
+        &[
+            "--every-nth-frame",
+            "1",
+            "--out",
+            dir.path().join("video_rig.json").to_str().unwrap(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -556,29 +562,21 @@ fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(views_used >= 3, "{stdout}");
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:9x6:0.08",
-        "--views",
         &format!("cam0={}", dir.path().join("gone.mp4").display()),
-        "--out",
-        "x.json",
-    ]);
+        &["--out", "x.json"],
+    );
     assert_bad_input(&output, &["cam0", "gone.mp4", "no such file"]);
 
     let cam0 = format!("cam0={}", folders[0].display());
 
     // A wrong board size: the grid seen is named.
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:10x7:0.08",
-        "--views",
         &cam0,
-        "--out",
-        rig.to_str().unwrap(),
-    ]);
+        &["--out", rig.to_str().unwrap()],
+    );
     assert_bad_input(&output, &["cam0", "10x7", "9x6"]);
     // A board never found.
     let empty = dir.path().join("empty");
@@ -588,27 +586,19 @@ fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
             .save(empty.join(format!("{i}.png")))
             .unwrap();
     }
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:9x6:0.08",
-        "--views",
         &format!("side={}", empty.display()),
-        "--out",
-        rig.to_str().unwrap(),
-    ]);
+        &["--out", rig.to_str().unwrap()],
+    );
     assert_bad_input(&output, &["side", "0 of 3"]);
     // An unreadable image.
     std::fs::write(empty.join("9.png"), b"not a png").unwrap();
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:9x6:0.08",
-        "--views",
         &format!("side={}", empty.display()),
-        "--out",
-        rig.to_str().unwrap(),
-    ]);
+        &["--out", rig.to_str().unwrap()],
+    );
     assert_bad_input(&output, &["side", "9.png"]);
     // NaN in the rig given to --check.
     let bad_rig = dir.path().join("nan.json");
@@ -619,45 +609,21 @@ fn calibrate_writes_rig_report_and_colmap_and_names_bad_input() {
             .replacen("\"fx\": ", "\"fx\": NaN, \"x\": ", 1),
     )
     .unwrap();
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:9x6:0.08",
-        "--views",
         &cam0,
-        "--check",
-        bad_rig.to_str().unwrap(),
-    ]);
+        &["--check", bad_rig.to_str().unwrap()],
+    );
     assert_bad_input(&output, &["nan.json"]);
     // Malformed arguments.
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
-        "checker:9x6",
-        "--views",
-        &cam0,
-        "--out",
-        "x.json",
-    ]);
+    let output = calibrate_one("checker:9x6", &cam0, &["--out", "x.json"]);
     assert_bad_input(&output, &["--board"]);
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
-        "checker:9x6:0.08",
-        "--views",
-        "nocamera",
-        "--out",
-        "x.json",
-    ]);
+    let output = calibrate_one("checker:9x6:0.08", "nocamera", &["--out", "x.json"]);
     assert_bad_input(&output, &["--views", "ID=PATH"]);
-    let output = timeslice(&[
-        "calibrate",
-        "--board",
+    let output = calibrate_one(
         "checker:9x6:0.08",
-        "--views",
         "cam0=/no/such/dir",
-        "--out",
-        "x.json",
-    ]);
+        &["--out", "x.json"],
+    );
     assert_bad_input(&output, &["cam0", "/no/such/dir"]);
 }

@@ -108,6 +108,17 @@ impl BoardSpec {
             .collect()
     }
 
+    /// All inner corners as board-plane points (x, y), metres.
+    #[must_use]
+    pub fn corners_in_plane(&self) -> Vec<nalgebra::Point2<f64>> {
+        (0..self.corner_count())
+            .map(|k| {
+                let p = self.corner_in_board(k);
+                nalgebra::Point2::new(p.x, p.y)
+            })
+            .collect()
+    }
+
     /// True when a half turn maps the board's colours onto themselves, so
     /// the corner order cannot be told from the picture (both corner counts
     /// odd or both even). Such a board calibrates one camera, but two

@@ -75,6 +75,16 @@ impl Rig {
         self.cameras.iter().find(|c| c.id == id)
     }
 
+    /// The camera ids, comma-separated (for errors that list them).
+    #[must_use]
+    pub fn camera_ids(&self) -> String {
+        self.cameras
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Checks every camera; `path` is only used to name the source in errors.
     ///
     /// # Errors

@@ -375,11 +375,7 @@ fn calibrate_single(
             hint,
         });
     }
-    let plane: Vec<Point2<f64>> = board
-        .corners_in_board()
-        .iter()
-        .map(|p| Point2::new(p.x, p.y))
-        .collect();
+    let plane = board.corners_in_plane();
     let homographies: Vec<Matrix3<f64>> = found
         .iter()
         .filter_map(|v| v.corners_px.as_ref().and_then(|c| homography(&plane, c)))
@@ -914,13 +910,7 @@ fn solve_pnp(
             })
             .collect();
         let h = homography(&plane_points, &normalised)?;
-        let identity = PinholeGuess {
-            fx: 1.0,
-            fy: 1.0,
-            cx: 0.0,
-            cy: 0.0,
-        };
-        pose_from_homography(&h, &identity)? * world_from_plane.inverse()
+        pose_from_homography(&h, &PinholeGuess::NORMALISED)? * world_from_plane.inverse()
     } else {
         if points.len() < 6 {
             return None;
@@ -1079,14 +1069,7 @@ pub fn check_rig(
             .camera(&detections.id)
             .ok_or_else(|| CalibrateError::Check {
                 camera: detections.id.clone(),
-                reason: format!(
-                    "not in the rig (its cameras: {})",
-                    rig.cameras
-                        .iter()
-                        .map(|c| c.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                reason: format!("not in the rig (its cameras: {})", rig.camera_ids()),
             })?;
         if (camera.width, camera.height) != (detections.width, detections.height) {
             return Err(CalibrateError::Check {
@@ -1207,17 +1190,7 @@ fn check_state(
     camera: &Camera,
     detections: &CameraDetections,
 ) -> Result<CameraState, CalibrateError> {
-    let plane: Vec<Point2<f64>> = board
-        .corners_in_board()
-        .iter()
-        .map(|p| Point2::new(p.x, p.y))
-        .collect();
-    let identity = PinholeGuess {
-        fx: 1.0,
-        fy: 1.0,
-        cx: 0.0,
-        cy: 0.0,
-    };
+    let plane = board.corners_in_plane();
     let mut views = BTreeMap::new();
     for view in &detections.views {
         let Some(corners) = &view.corners_px else {
@@ -1230,8 +1203,8 @@ fn check_state(
                 Point2::new(ray.x, ray.y)
             })
             .collect();
-        let Some(pose) =
-            homography(&plane, &normalised).and_then(|h| pose_from_homography(&h, &identity))
+        let Some(pose) = homography(&plane, &normalised)
+            .and_then(|h| pose_from_homography(&h, &PinholeGuess::NORMALISED))
         else {
             continue;
         };

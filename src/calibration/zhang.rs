@@ -103,6 +103,15 @@ pub struct PinholeGuess {
 }
 
 impl PinholeGuess {
+    /// Unit focal lengths, principal point at 0: for normalised image
+    /// coordinates (undistorted rays).
+    pub const NORMALISED: Self = Self {
+        fx: 1.0,
+        fy: 1.0,
+        cx: 0.0,
+        cy: 0.0,
+    };
+
     /// The calibration matrix K.
     #[must_use]
     pub fn matrix(&self) -> Matrix3<f64> {

@@ -285,11 +285,7 @@ impl CameraPath {
                     field,
                     reason: format!(
                         "camera {id:?} is not in the rig (cameras: {})",
-                        rig.cameras
-                            .iter()
-                            .map(|c| c.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        rig.camera_ids()
                     ),
                 })
         };
