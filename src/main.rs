@@ -566,7 +566,39 @@ fn evaluate_view(
     )
 }
 
+/// Ctrl-C (or SIGTERM) once: the running render stops after its current
+/// frame and removes its unfinished output; twice: exit at once.
+fn install_interrupt_handler() -> engine::Cancel {
+    let cancel = engine::Cancel::new();
+    let flag = cancel.clone();
+    let installed = ctrlc::set_handler(move || {
+        if flag.is_requested() {
+            eprintln!("\ntimeslice: interrupted again, exiting now");
+            std::process::exit(130);
+        }
+        flag.request();
+        eprintln!(
+            "\ntimeslice: stopping after the current step (the unfinished output is removed); Ctrl-C again to quit now"
+        );
+    });
+    if let Err(error) = installed {
+        tracing::warn!(%error, "no Ctrl-C handler: an interrupted render may leave a .partial file");
+    }
+    cancel
+}
+
+/// Whether `error` is a requested stop (Ctrl-C).
+fn is_cancelled(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<EngineError>(),
+            Some(EngineError::Cancelled { .. })
+        )
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
+    let cancel = install_interrupt_handler();
     let progress = Progress::new();
     let progress_fn = |stage: &str, done: u64, total: u64| progress.update(stage, done, total);
     match cli.command {
@@ -602,6 +634,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 height,
                 fps,
                 path,
+                cancel: cancel.clone(),
                 ..DemoOptions::default()
             };
             let result = engine::run_demo(&options, &progress_fn);
@@ -861,6 +894,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 width,
                 height,
                 fps,
+                cancel: cancel.clone(),
             };
             let result = engine::render_reel(&rig, &options, &progress_fn);
             progress.finish();
@@ -1043,7 +1077,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("timeslice: error: {error:#}");
-            if is_input_error(&error) {
+            if is_cancelled(&error) {
+                // The shell's convention for a process stopped by SIGINT.
+                ExitCode::from(130)
+            } else if is_input_error(&error) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

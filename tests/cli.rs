@@ -342,10 +342,11 @@ fn reel_of_two_replays_has_the_expected_frames_and_bad_templates_are_named() {
         &playlist,
         r#"{"playlist": [
             {"instant_s": 0.6, "template": {"type": "arc", "from": "cam1", "to": "cam3", "duration_s": 1.0,
+              "track": {"near": [-1.2, -0.2]},
               "time": {"before_s": 0.2, "slow_motion": 0.5, "after_s": 0.2, "resume_speed": 1.0}}},
             {"instant_s": 0.8, "speed": 2.0, "template": {"type": "orbit", "pivot": [0, 0, 0.9], "radius_m": 6.5,
               "height_m": 2.2, "start_angle_deg": 0, "sweep_deg": 90, "duration_s": 2.0, "easing": "linear", "fov_deg": 50,
-              "time": {"snap_s": 0.3}}}
+              "track": {"near": [-1.2, -0.2]}, "time": {"snap_s": 0.3}}}
         ]}"#,
     )
     .unwrap();
@@ -367,6 +368,8 @@ fn reel_of_two_replays_has_the_expected_frames_and_bad_templates_are_named() {
             "180".into(),
             "--fps".into(),
             "10".into(),
+            "--report".into(),
+            dir.path().join("reel.json").to_string_lossy().into_owned(),
         ]
     };
     let run = |path: &Path| {
@@ -393,6 +396,21 @@ fn reel_of_two_replays_has_the_expected_frames_and_bad_templates_are_named() {
     let probe = String::from_utf8_lossy(&probe.stdout);
     assert_eq!(probe.trim(), "320,180,26", "width,height,frames");
     assert!(!dir.path().join("reel.mp4.partial").exists());
+    // Both moves track the walker (demo scene: x = -1.6 + 1.1 t, y = -0.35),
+    // so their pivots follow it from one instant to the next.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reel.json")).unwrap())
+            .unwrap();
+    for (k, instant_s) in [0.6, 0.8].into_iter().enumerate() {
+        let pivot = &report["pivots"][k];
+        let (x, y) = (pivot[0].as_f64().unwrap(), pivot[1].as_f64().unwrap());
+        let walker_x = -1.6 + 1.1 * instant_s;
+        assert!(
+            (x - walker_x).abs() < 0.15 && (y + 0.35).abs() < 0.15,
+            "replay {k}: pivot {pivot} vs walker at ({walker_x:.2}, -0.35)"
+        );
+    }
+    assert_eq!(report["pivots"][1][2].as_f64(), Some(0.9), "height kept");
 
     // A camera id not in the rig: exit 2 naming the field and the id; the
     // finished reel from before is left as it was.
@@ -416,6 +434,42 @@ fn reel_of_two_replays_has_the_expected_frames_and_bad_templates_are_named() {
     )
     .unwrap();
     assert_bad_input(&run(&bad), &["missing.json"]);
+    assert_eq!(std::fs::metadata(&reel).unwrap().len(), before);
+
+    // Ctrl-C during a long reel: exit 130, the partial file removed, the
+    // finished reel from before untouched.
+    let long = dir.path().join("long.json");
+    std::fs::write(
+        &long,
+        r#"{"type": "orbit", "pivot": [0, 0, 0.9], "radius_m": 6.5, "height_m": 2.2,
+            "start_angle_deg": 0, "sweep_deg": 360, "duration_s": 60.0, "easing": "linear", "fov_deg": 50}"#,
+    )
+    .unwrap();
+    let a = args(&long);
+    let child = Command::new(env!("CARGO_BIN_EXE_timeslice"))
+        .args(&a)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = dir.path().join("reel.mp4.partial");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    // Interrupt once frames are being written (the partial file grows).
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) == 0
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelled after"), "{stderr}");
+    assert!(!partial.exists(), "the partial file is removed");
     assert_eq!(std::fs::metadata(&reel).unwrap().len(), before);
 }
 

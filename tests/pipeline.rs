@@ -190,6 +190,7 @@ fn orbit_streams_over_srt_to_a_local_receiver() {
         EncoderSettings::broadcast(320, 180, 25),
         destination,
         &|_, _, _| {},
+        &engine::Cancel::new(),
     )
     .unwrap();
     assert_eq!(report.frames, 50);

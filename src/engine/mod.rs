@@ -14,6 +14,9 @@
 //! `calibrate` (board views in, rig out) lives in [`calibrate`].
 
 pub mod calibrate;
+pub mod cancel;
+
+pub use cancel::Cancel;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -69,6 +72,17 @@ pub enum EngineError {
     /// Rendering.
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
+    /// A stop was requested (Ctrl-C) before the work finished; an unfinished
+    /// output file has been removed.
+    #[error("{stage}: cancelled after {done} of {total} frames")]
+    Cancelled {
+        /// What was running.
+        stage: String,
+        /// Frames done.
+        done: u64,
+        /// Frames planned.
+        total: u64,
+    },
     /// Nothing usable came out of the capture.
     #[error("capture {dir}: {reason}")]
     Capture {
@@ -359,6 +373,7 @@ pub fn render_clip(
     encoder: EncoderSettings,
     destination: Destination,
     progress: ProgressFn,
+    cancel: &Cancel,
 ) -> Result<ClipReport, EngineError> {
     let started = Instant::now();
     let target = scene.renderer.target(ctx, encoder.width, encoder.height);
@@ -370,6 +385,7 @@ pub fn render_clip(
     let mut writer = VideoWriter::open(destination, encoder)?;
     let mut render_ms = 0.0;
     for i in 0..frames {
+        cancel.check("render+encode", i, frames)?;
         // The last frame lands exactly on the end of the path.
         let time_s = if frames > 1 {
             path.duration_s() * i as f64 / (frames - 1) as f64
@@ -418,6 +434,8 @@ pub struct DemoOptions {
     pub path: CameraPath,
     /// Also write the frozen instant's cloud here.
     pub ply_out: Option<PathBuf>,
+    /// Stop request (Ctrl-C), checked between frames.
+    pub cancel: Cancel,
 }
 
 impl Default for DemoOptions {
@@ -431,6 +449,7 @@ impl Default for DemoOptions {
             fps: 30,
             path: CameraPath::Orbit(crate::render::OrbitPath::default()),
             ply_out: None,
+            cancel: Cancel::new(),
         }
     }
 }
@@ -542,6 +561,7 @@ pub fn run_demo(options: &DemoOptions, progress: ProgressFn) -> Result<DemoRepor
         encoder,
         options.destination.clone(),
         progress,
+        &options.cancel,
     )?;
     Ok(DemoReport {
         adapter: format!("{} ({:?})", ctx.adapter_info.name, ctx.adapter_info.backend),
@@ -576,6 +596,8 @@ pub struct ReelOptions {
     pub height: u32,
     /// Output frame rate.
     pub fps: u32,
+    /// Stop request (Ctrl-C), checked between frames.
+    pub cancel: Cancel,
 }
 
 /// What a reel took.
@@ -597,6 +619,43 @@ pub struct ReelReport {
     pub render_ms: f64,
     /// Everything, ms.
     pub wall_ms: f64,
+    /// Per replay, the pivot its move turned around (world m; tracked
+    /// pivots as found at the instant; `None` for keyframe moves).
+    pub pivots: Vec<Option<[f64; 3]>>,
+}
+
+/// A replay whose template tracks its pivot, moved to the play found in
+/// `foreground` at its instant; `None` when it does not track or nothing
+/// was found (then the template's pivot stays, with a warning).
+fn track_pivot(
+    replay: &crate::render::BoundReplay,
+    foreground: Option<&PointCloud>,
+    source: &Path,
+) -> Result<Option<crate::render::BoundReplay>, EngineError> {
+    let path = &replay.template.path;
+    let (Some(track), Some(pivot)) = (path.track(), path.pivot()) else {
+        return Ok(None);
+    };
+    let Some(foreground) = foreground else {
+        tracing::warn!(
+            instant_ns = replay.instant_ns,
+            "pivot tracking needs clean plates (plate/ in the capture) to tell the play from the venue: the template's pivot is used"
+        );
+        return Ok(None);
+    };
+    match crate::render::track::tracked_pivot(foreground, track, pivot.z) {
+        Some(tracked) => {
+            tracing::info!(instant_ns = replay.instant_ns, pivot = ?[tracked.x, tracked.y, tracked.z], "pivot tracked");
+            Ok(Some(replay.with_pivot(&tracked, source)?))
+        }
+        None => {
+            tracing::warn!(
+                instant_ns = replay.instant_ns,
+                "pivot tracking found no player or ball at the instant: the template's pivot is used"
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Camera `camera`'s recorded image at `capture_ns`, blended from the two
@@ -696,6 +755,7 @@ pub fn render_reel(
     let frame_ns = crate::time::frame_duration_ns(fps);
     let (mut done, mut virtual_frames) = (0u64, 0u64);
     let (mut reconstruct_ms, mut render_ms) = (0.0, 0.0);
+    let mut pivots = Vec::with_capacity(bound.len());
     // The venue is read (or built) once and the foreground kernels compiled
     // once for the whole playlist; each replay reconstructs its foreground.
     let settings = ReconstructSettings::default();
@@ -716,22 +776,36 @@ pub fn render_reel(
     let fg_settings = foreground_settings(&settings);
     reconstruct_ms += reconstruct_started.elapsed().as_secs_f64() * 1e3;
     for replay in &bound {
+        options.cancel.check("reel", done, total)?;
         let reconstruct_started = Instant::now();
         let frozen = ingest.buffer.freeze(replay.instant_ns)?;
         let images = images_of(&frozen);
-        let cloud = match &venue {
+        let (cloud, players) = match &venue {
             Some(venue) => {
                 let players = foreground.run(rig, &images, &venue.plates, &fg_settings)?;
                 let mut cloud = venue.cloud.clone();
-                cloud.append(players.cloud);
-                cloud
+                cloud.append(players.cloud.clone());
+                (cloud, Some(players.cloud))
             }
-            None => crate::reconstruct::reconstruct(Some(&ctx), rig, &images, &settings)?.0,
+            None => (
+                crate::reconstruct::reconstruct(Some(&ctx), rig, &images, &settings)?.0,
+                None,
+            ),
         };
+        let tracked;
+        let replay = match track_pivot(replay, players.as_ref(), &options.playlist_path)? {
+            Some(moved) => {
+                tracked = moved;
+                &tracked
+            }
+            None => replay,
+        };
+        pivots.push(replay.template.path.pivot().map(|p| [p.x, p.y, p.z]));
         let scene = InstantScene::new(&ctx, rig, &images, &cloud, &ViewOptions::default())?;
         let target = scene.renderer.target(&ctx, options.width, options.height);
         reconstruct_ms += reconstruct_started.elapsed().as_secs_f64() * 1e3;
         for index in 0..replay.frame_count(options.fps) {
+            options.cancel.check("reel", done, total)?;
             let render_started = Instant::now();
             let frame = replay.frame(index, options.fps).ok_or_else(|| {
                 crate::render::PathError::Invalid {
@@ -782,6 +856,7 @@ pub fn render_reel(
         reconstruct_ms,
         render_ms,
         wall_ms: started.elapsed().as_secs_f64() * 1e3,
+        pivots,
     })
 }
 

@@ -40,6 +40,7 @@ use nalgebra::Point3;
 use serde::{Deserialize, Serialize};
 
 use super::replay::interpolate_cameras;
+use super::track::PivotTrack;
 use crate::calibration::{Camera, Rig};
 
 /// Errors of camera paths.
@@ -130,6 +131,10 @@ pub struct OrbitPath {
     pub easing: Easing,
     /// Horizontal field of view, degrees.
     pub fov_deg: f64,
+    /// Pivot tracking: at the replay's instant the pivot moves on the ground
+    /// to the play (see [`super::track`]), keeping its height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<PivotTrack>,
 }
 
 impl Default for OrbitPath {
@@ -143,6 +148,7 @@ impl Default for OrbitPath {
             duration_s: 6.0,
             easing: Easing::EaseInOut,
             fov_deg: 50.0,
+            track: None,
         }
     }
 }
@@ -183,6 +189,9 @@ pub struct ArcPath {
     /// Which way round.
     #[serde(default)]
     pub direction: ArcDirection,
+    /// Pivot tracking, as for an orbit: the turn's centre follows the play.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<PivotTrack>,
     /// The two cameras and the pivot, once bound to a rig.
     #[serde(skip)]
     pub resolved: Option<Box<(Camera, Camera, Point3<f64>)>>,
@@ -247,6 +256,18 @@ fn keyframe_camera(key: &Keyframe, width: u32, height: u32) -> Option<Camera> {
     Camera::look_at("virtual", width, height, focal_px, &eye, &look_at)
 }
 
+fn check_track(
+    track: Option<PivotTrack>,
+    bad: &dyn Fn(&str, String) -> PathError,
+) -> Result<(), PathError> {
+    match track {
+        Some(PivotTrack::Near(p)) if p.iter().any(|v| !v.is_finite()) => {
+            Err(bad("track.near", "must be finite".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl CameraPath {
     /// Length in seconds.
     #[must_use]
@@ -266,6 +287,47 @@ impl CameraPath {
             Self::Orbit(o) => o.duration_s *= factor,
             Self::Arc(a) => a.duration_s *= factor,
             Self::Keyframes(k) => k.keys.iter_mut().for_each(|key| key.time_s *= factor),
+        }
+        path
+    }
+
+    /// What the pivot tracks, if anything (orbits and arcs).
+    #[must_use]
+    pub fn track(&self) -> Option<PivotTrack> {
+        match self {
+            Self::Orbit(o) => o.track,
+            Self::Arc(a) => a.track,
+            Self::Keyframes(_) => None,
+        }
+    }
+
+    /// The pivot the move turns around (an arc's once bound).
+    #[must_use]
+    pub fn pivot(&self) -> Option<Point3<f64>> {
+        match self {
+            Self::Orbit(o) => Some(Point3::from(o.pivot)),
+            Self::Arc(a) => a
+                .resolved
+                .as_ref()
+                .map(|r| r.2)
+                .or_else(|| a.pivot.map(Point3::from)),
+            Self::Keyframes(_) => None,
+        }
+    }
+
+    /// The same move around `pivot` (orbits and arcs; keyframes unchanged).
+    #[must_use]
+    pub fn with_pivot(&self, pivot: &Point3<f64>) -> Self {
+        let mut path = self.clone();
+        match &mut path {
+            Self::Orbit(o) => o.pivot = [pivot.x, pivot.y, pivot.z],
+            Self::Arc(a) => {
+                a.pivot = Some([pivot.x, pivot.y, pivot.z]);
+                if let Some(resolved) = &mut a.resolved {
+                    resolved.2 = *pivot;
+                }
+            }
+            Self::Keyframes(_) => {}
         }
         path
     }
@@ -373,6 +435,7 @@ impl CameraPath {
                 if o.pivot.iter().any(|v| !v.is_finite()) {
                     return Err(bad("pivot", "must be finite".into()));
                 }
+                check_track(o.track, &bad)?;
                 let eye = Point3::new(o.pivot[0] + o.radius_m, o.pivot[1], o.height_m);
                 if (eye - Point3::from(o.pivot)).xy().norm() < 1e-6 {
                     return Err(bad("radius_m", "camera would sit on the pivot".into()));
@@ -395,7 +458,7 @@ impl CameraPath {
                 if a.pivot.is_some_and(|p| p.iter().any(|v| !v.is_finite())) {
                     return Err(bad("pivot", "must be finite".into()));
                 }
-                Ok(())
+                check_track(a.track, &bad)
             }
             Self::Keyframes(k) => {
                 if k.keys.len() < 2 {

@@ -7,6 +7,7 @@ pub mod cpu_ref;
 pub mod quality;
 pub mod replay;
 mod splat;
+pub mod track;
 
 pub use backdrop::fit_backdrop;
 pub use camera_path::{
@@ -18,6 +19,7 @@ pub use splat::{
     SPLAT_PIXEL_WORKGROUP_EDGE, SPLAT_POINT_WORKGROUP, SourceViews, SplatRenderer, SplatStyle,
     rig_focus, select_sources, splat_view,
 };
+pub use track::PivotTrack;
 
 /// Errors of rendering.
 #[derive(Debug, thiserror::Error)]

@@ -264,6 +264,27 @@ impl BoundReplay {
         })
     }
 
+    /// The same replay turning around `pivot` (a tracked pivot, found at
+    /// its instant); the opening and closing cameras are chosen again.
+    ///
+    /// # Errors
+    /// As [`Self::bind`]: a pivot outside the rig's volume, a move without
+    /// a defined pose.
+    pub fn with_pivot(&self, pivot: &Point3<f64>, source: &Path) -> Result<Self, PathError> {
+        let template = ReplayTemplate {
+            path: self.template.path.with_pivot(pivot),
+            time: self.template.time,
+        };
+        Self::bind(
+            &template,
+            &self.rig,
+            self.instant_ns,
+            self.width,
+            self.height,
+            source,
+        )
+    }
+
     /// Output seconds of the slow motion in, the move, the resume.
     #[must_use]
     pub fn parts_s(&self) -> [f64; 3] {
@@ -595,6 +616,8 @@ mod tests {
             (arc_template(r#", "time": {"speed": 1}"#), "time"),
             (arc_template("").replace("3.0", "-3.0"), "duration_s"),
             (arc_template("").replace("ease_in_out", "wobbly"), "easing"),
+            (arc_template(r#", "track": "ball""#), "track"),
+            (arc_template(r#", "track": {"near": [1e999, 0]}"#), "line 1"),
         ];
         for (text, field) in cases {
             let error = ReplayTemplate::parse(&text, Path::new("t.json"))
@@ -611,5 +634,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("to") && error.contains("cam99"), "{error}");
+    }
+
+    #[test]
+    fn example_templates_and_playlists_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/paths");
+        let rig = demo_rig(8, 640, 360);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("\"playlist\"") {
+                let playlist = Playlist::load(&path, 0.5).unwrap();
+                assert!(!playlist.replays.is_empty(), "{}", path.display());
+                continue;
+            }
+            let template = ReplayTemplate::load(&path).unwrap();
+            BoundReplay::bind(&template, &rig, 0, 640, 360, &path).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_moved_pivot_moves_the_orbit() {
+        let rig = demo_rig(8, 640, 360);
+        let template = ReplayTemplate::parse(
+            r#"{"type": "orbit", "pivot": [0, 0, 0.9], "radius_m": 6.5, "height_m": 2.2,
+                "start_angle_deg": 0, "sweep_deg": 180, "duration_s": 4, "easing": "linear",
+                "fov_deg": 50, "track": "action", "time": {"snap_s": 0.5}}"#,
+            Path::new("t.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            template.path.track(),
+            Some(crate::render::PivotTrack::Action)
+        );
+        let bound = BoundReplay::bind(&template, &rig, 0, 640, 360, Path::new("t.json")).unwrap();
+        let moved = bound
+            .with_pivot(&Point3::new(-1.0, 0.5, 0.9), Path::new("t.json"))
+            .unwrap();
+        assert_eq!(
+            moved.template.path.pivot(),
+            Some(Point3::new(-1.0, 0.5, 0.9))
+        );
+        let mid = moved.move_camera(2.0).unwrap().centre_in_world();
+        assert!(
+            (mid - Point3::new(-1.0 + 6.5 * (90f64).to_radians().cos(), 0.5 + 6.5, 2.2)).norm()
+                < 1e-6,
+            "{mid}"
+        );
+        // A pivot outside the rig's volume is refused, naming it.
+        let error = bound
+            .with_pivot(&Point3::new(40.0, 0.0, 0.9), Path::new("t.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("pivot"), "{error}");
     }
 }
