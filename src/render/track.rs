@@ -112,7 +112,7 @@ pub fn figures(foreground: &PointCloud) -> Vec<(Figure, Vec<usize>)> {
         };
         out.push((figure, members));
     }
-    out.sort_by(|a, b| b.0.points.cmp(&a.0.points));
+    out.sort_by_key(|f| std::cmp::Reverse(f.0.points));
     out
 }
 
