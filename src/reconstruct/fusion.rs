@@ -19,7 +19,12 @@ use super::{PointCloud, ReconstructSettings, View};
 
 /// Splat radius as a multiple of the pixel footprint (covers gaps between neighbours).
 const RADIUS_PER_FOOTPRINT: f64 = 0.8;
+/// Densification joins two kept pixels only when their points lie within
+/// this many pixel footprints of each other (same surface; a depth edge
+/// between two figures is far wider).
+const DENSIFY_MAX_GAP_FOOTPRINTS: f64 = 3.0;
 
+#[derive(Clone)]
 struct Candidate {
     position: Point3<f64>,
     color: [f64; 3],
@@ -79,6 +84,12 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
         .flat_map_iter(|(r, view)| {
             let camera = &view.camera;
             let mut out = Vec::new();
+            // Per pixel, its fused candidate (only kept when densifying).
+            let mut kept: Vec<Option<usize>> = if settings.densify {
+                vec![None; (camera.width * camera.height) as usize]
+            } else {
+                Vec::new()
+            };
             for y in 0..i64::from(camera.height) {
                 for x in 0..i64::from(camera.width) {
                     let Some(depth) = depth_at(&maps[r], camera.width, x, y, settings.min_score)
@@ -133,6 +144,9 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                     }
                     let count = (agree + 1) as f64;
                     let position = Point3::from(sum / count);
+                    if settings.densify {
+                        kept[(y * i64::from(camera.width) + x) as usize] = Some(out.len());
+                    }
                     out.push(Candidate {
                         position,
                         color: color.map(|c| c / count),
@@ -141,10 +155,77 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                     });
                 }
             }
+            if settings.densify {
+                let between = densify(&out, &kept, camera.width as usize);
+                out.extend(between);
+            }
             out
         })
         .collect();
     merge_voxels(candidates, settings.voxel_m)
+}
+
+/// Points between kept neighbouring pixels of one depth map: the midpoint
+/// of each horizontal and vertical pair and the centre of each 2x2 block
+/// whose points lie on one surface (within [`DENSIFY_MAX_GAP_FOOTPRINTS`]
+/// pixel footprints of each other). Positions, colours and normals are
+/// averaged: the surface between samples is taken as locally flat, as the
+/// splats that render it do.
+fn densify(out: &[Candidate], kept: &[Option<usize>], width: usize) -> Vec<Candidate> {
+    let height = kept.len() / width.max(1);
+    let at = |x: usize, y: usize| kept[y * width + x].map(|i| &out[i]);
+    let joined = |members: &[&Candidate]| {
+        let n = members.len() as f64;
+        let centre = members
+            .iter()
+            .fold(Vector3::zeros(), |s, c| s + c.position.coords)
+            / n;
+        // Footprint from the mean radius (radius = RADIUS_PER_FOOTPRINT * footprint).
+        let footprint_m =
+            members.iter().map(|c| c.radius_m).sum::<f64>() / n / RADIUS_PER_FOOTPRINT;
+        let max_gap_m = DENSIFY_MAX_GAP_FOOTPRINTS * footprint_m;
+        let same_surface = members.iter().enumerate().all(|(i, a)| {
+            members[i + 1..]
+                .iter()
+                .all(|b| (a.position - b.position).norm() <= max_gap_m)
+        });
+        same_surface.then(|| {
+            let mut color = [0.0; 3];
+            for c in members {
+                for k in 0..3 {
+                    color[k] += c.color[k] / n;
+                }
+            }
+            let normal = members.iter().fold(Vector3::zeros(), |s, c| s + c.normal);
+            Candidate {
+                position: Point3::from(centre),
+                color,
+                normal: normal.try_normalize(1e-12).unwrap_or(members[0].normal),
+                radius_m: members.iter().map(|c| c.radius_m).sum::<f64>() / n,
+            }
+        })
+    };
+    let mut extra = Vec::new();
+    for y in 0..height {
+        for x in 0..width {
+            let Some(a) = at(x, y) else { continue };
+            let right = (x + 1 < width).then(|| at(x + 1, y)).flatten();
+            let down = (y + 1 < height).then(|| at(x, y + 1)).flatten();
+            let diagonal = (x + 1 < width && y + 1 < height)
+                .then(|| at(x + 1, y + 1))
+                .flatten();
+            if let Some(b) = right {
+                extra.extend(joined(&[a, b]));
+            }
+            if let Some(b) = down {
+                extra.extend(joined(&[a, b]));
+            }
+            if let (Some(b), Some(c), Some(d)) = (right, down, diagonal) {
+                extra.extend(joined(&[a, b, c, d]));
+            }
+        }
+    }
+    extra
 }
 
 #[derive(Default)]
@@ -256,4 +337,58 @@ fn filter_by<T: Copy>(values: &[T], keep: impl Fn(usize) -> bool) -> Vec<T> {
         .filter(|(i, _)| keep(*i))
         .map(|(_, v)| *v)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(x: f64, y: f64, z: f64) -> Candidate {
+        Candidate {
+            position: Point3::new(x, y, z),
+            color: [100.0, 50.0, 0.0],
+            normal: Vector3::z(),
+            // Footprint 1 cm.
+            radius_m: RADIUS_PER_FOOTPRINT * 0.01,
+        }
+    }
+
+    #[test]
+    fn densify_fills_between_pixels_of_one_surface_only() {
+        // A 3x2 depth map: the left 2x2 block lies on one plane, the right
+        // column 30 cm behind it (another figure).
+        let out = vec![
+            candidate(0.0, 0.0, 1.0),
+            candidate(0.01, 0.0, 1.0),
+            candidate(0.02, 0.0, 1.3),
+            candidate(0.0, 0.01, 1.0),
+            candidate(0.01, 0.01, 1.002),
+            candidate(0.02, 0.01, 1.3),
+        ];
+        let kept: Vec<Option<usize>> = (0..6).map(Some).collect();
+        let extra = densify(&out, &kept, 3);
+        // Same surface: 2 horizontal + 2 vertical midpoints and 1 centre on
+        // the left; the right column's vertical pair is one surface too;
+        // nothing across the 30 cm step.
+        assert_eq!(
+            extra.len(),
+            6,
+            "{:?}",
+            extra.iter().map(|c| c.position).collect::<Vec<_>>()
+        );
+        assert!(
+            extra
+                .iter()
+                .all(|c| c.position.z < 1.01 || c.position.z > 1.29)
+        );
+        let centre = extra
+            .iter()
+            .find(|c| (c.position.x - 0.005).abs() < 1e-9 && (c.position.y - 0.005).abs() < 1e-9)
+            .expect("2x2 centre");
+        assert!((centre.position.z - 1.0005).abs() < 1e-9);
+        // A missing pixel leaves its pairs and blocks out.
+        let mut holed = kept.clone();
+        holed[4] = None;
+        assert_eq!(densify(&out, &holed, 3).len(), 3);
+    }
 }

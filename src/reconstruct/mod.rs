@@ -182,6 +182,11 @@ pub struct ReconstructSettings {
     pub max_relative_depth: f64,
     /// Fused points are merged in cubes of this edge, metres.
     pub voxel_m: f64,
+    /// Also fuse points between neighbouring kept pixels of a depth map
+    /// (edge midpoints and 2x2 centres on the same surface): the surface is
+    /// sampled at half the pixel pitch. For the small foreground; the venue
+    /// would grow fourfold.
+    pub densify: bool,
     /// Where the sweep runs.
     pub backend: Backend,
 }
@@ -203,6 +208,7 @@ impl Default for ReconstructSettings {
             max_reprojection_px: 1.0,
             max_relative_depth: 0.005,
             voxel_m: 0.004,
+            densify: false,
             backend: Backend::Gpu,
         }
     }

@@ -126,6 +126,7 @@ impl Default for ForegroundSettings {
                 min_score: 0.3,
                 min_consistent_views: 1,
                 max_reprojection_px: 2.0,
+                densify: true,
                 ..ReconstructSettings::default()
             },
             backend: Backend::Gpu,
