@@ -190,12 +190,8 @@ fn densify(out: &[Candidate], kept: &[Option<usize>], width: usize) -> Vec<Candi
                 .all(|b| (a.position - b.position).norm() <= max_gap_m)
         });
         same_surface.then(|| {
-            let mut color = [0.0; 3];
-            for c in members {
-                for k in 0..3 {
-                    color[k] += c.color[k] / n;
-                }
-            }
+            let color: [f64; 3] =
+                std::array::from_fn(|k| members.iter().map(|c| c.color[k]).sum::<f64>() / n);
             let normal = members.iter().fold(Vector3::zeros(), |s, c| s + c.normal);
             Candidate {
                 position: Point3::from(centre),
