@@ -780,26 +780,22 @@ pub fn render_reel(
         let reconstruct_started = Instant::now();
         let frozen = ingest.buffer.freeze(replay.instant_ns)?;
         let images = images_of(&frozen);
-        let (cloud, players) = match &venue {
+        // A tracked pivot is found in the players alone, before they join
+        // the venue's cloud.
+        let (cloud, moved) = match &venue {
             Some(venue) => {
                 let players = foreground.run(rig, &images, &venue.plates, &fg_settings)?;
+                let moved = track_pivot(replay, Some(&players.cloud), &options.playlist_path)?;
                 let mut cloud = venue.cloud.clone();
-                cloud.append(players.cloud.clone());
-                (cloud, Some(players.cloud))
+                cloud.append(players.cloud);
+                (cloud, moved)
             }
             None => (
                 crate::reconstruct::reconstruct(Some(&ctx), rig, &images, &settings)?.0,
-                None,
+                track_pivot(replay, None, &options.playlist_path)?,
             ),
         };
-        let tracked;
-        let replay = match track_pivot(replay, players.as_ref(), &options.playlist_path)? {
-            Some(moved) => {
-                tracked = moved;
-                &tracked
-            }
-            None => replay,
-        };
+        let replay = moved.as_ref().unwrap_or(replay);
         pivots.push(replay.template.path.pivot().map(|p| [p.x, p.y, p.z]));
         let scene = InstantScene::new(&ctx, rig, &images, &cloud, &ViewOptions::default())?;
         let target = scene.renderer.target(&ctx, options.width, options.height);
