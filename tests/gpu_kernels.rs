@@ -325,6 +325,7 @@ fn foreground_kernels_match_cpu_reference() {
         &hull_mask,
         &list,
         &gpu_runs,
+        &[],
     );
     let sweep_agree = gpu_result
         .iter()

@@ -25,6 +25,14 @@
 //            neighbour); coarse steps, then quarter steps around the best,
 //            then a parabola. Textureless pixels get the
 //            hull's front depth and score TEXTURELESS.
+//            Second, occlusion-aware pass (`params.visibility.x` = 1): `hint`
+//            holds each view's depth of the first pass's fused cloud. A
+//            neighbour whose hint lies more than `visibility.y` in front of
+//            the candidate point cannot see it and is left out (one visible
+//            neighbour then suffices), and the search spans only
+//            +-`visibility.z` around the pixel's own hint depth. Neighbours
+//            that could not see the point had pulled the first pass's
+//            depths behind the surface (self-occlusion on the bodies).
 //
 // Twins: `ForegroundParamsGpu` (src/gpu/gpu_types.rs); CPU reference
 // src/reconstruct/foreground/cpu_ref.rs (keep in step).
@@ -42,6 +50,8 @@ struct Params {
     sweep: vec4<f32>,
     // plate offset in `colors` (pixels), unused x3
     offsets: vec4<u32>,
+    // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), unused
+    visibility: vec4<f32>,
     // per view: up to 4 neighbour views (NO_VIEW = none)
     neighbours: array<vec4<u32>, 64>,
     // The views' cameras (uniform: every invocation reads the same one at once).
@@ -65,6 +75,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> hull_runs: array<vec4<f32>>;
 // Per listed pixel: depth (m, 0 = none), score.
 @group(0) @binding(7) var<storage, read_write> result: array<vec2<f32>>;
+// Occlusion-aware pass: per pixel of every view (packed like `mask`), the
+// z-depth (m) of the first pass's cloud, 0 = none.
+@group(0) @binding(8) var<storage, read> hint: array<f32>;
 
 const NO_VIEW: u32 = 0xffffffffu;
 const INVALID_SCORE: f32 = -1.0;
@@ -313,6 +326,9 @@ fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: 
             continue;
         }
         let p0 = pixel_from_cam(nb, c);
+        if params.visibility.x > 0.5 && occluded(nb, p0, c.z) {
+            continue;
+        }
         let du = pixel_from_cam(nb, cx) - p0;
         let dv = pixel_from_cam(nb, cy) - p0;
         let reach = f32(WINDOW_RADIUS) * (abs(du) + abs(dv));
@@ -349,9 +365,27 @@ fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: 
         }
     }
     if valid < 2u {
-        return INVALID_SCORE;
+        // One neighbour is enough once the occluded ones are known.
+        return select(INVALID_SCORE, best0, valid == 1u && params.visibility.x > 0.5);
     }
     return 0.5 * (best0 + best1);
+}
+
+// The hint depth (m) of view `cam` at pixel `p` (0 = none or outside).
+fn hint_at(cam: Camera, p: vec2<f32>) -> f32 {
+    let x = i32(round(p.x));
+    let y = i32(round(p.y));
+    if x < 0 || y < 0 || x >= i32(cam.size.x) || y >= i32(cam.size.y) {
+        return 0.0;
+    }
+    return hint[cam.size.z + u32(y) * cam.size.x + u32(x)];
+}
+
+// Whether the first pass's cloud lies more than the tolerance in front of
+// a point at z-depth `depth` seen at pixel `p` of `cam`.
+fn occluded(cam: Camera, p: vec2<f32>, depth: f32) -> bool {
+    let h = hint_at(cam, p);
+    return h > 0.0 && h < depth - params.visibility.y;
 }
 
 // Fills the private reference window of pixel (view, y, x) = p at tap
@@ -400,13 +434,20 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     result[i] = vec2<f32>(0.0, INVALID_SCORE);
-    let runs = hull_runs[i];
+    var runs = hull_runs[i];
     if runs.y <= runs.x {
         return;
     }
     let p = decode(pixels[i]);
     let view = p.x;
     let ref_cam = params.cams[view];
+    if params.visibility.x > 0.5 {
+        // Search only around the pixel's own depth in the first pass's cloud.
+        let own = hint_at(ref_cam, vec2<f32>(f32(p.z), f32(p.y)));
+        if own > 0.0 {
+            runs = vec4<f32>(own - params.visibility.z + params.sweep.z, own + params.visibility.z, 0.0, 0.0);
+        }
+    }
     window_dilation = params.sweep.y;
     var ref_norm = reference_window(ref_cam, p, i32(window_dilation));
     if ref_norm == 0.0 {
@@ -419,7 +460,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     if ref_norm == 0.0 {
-        result[i] = vec2<f32>(runs.x, TEXTURELESS);
+        result[i] = vec2<f32>(hull_runs[i].x, TEXTURELESS);
         return;
     }
     let pixel = vec2<f32>(f32(p.z), f32(p.y));

@@ -170,9 +170,15 @@ pub struct ForegroundParamsGpu {
     pub sweep: [f32; 4],
     /// Offset of the clean plates in the colour buffer (pixels), unused x3.
     pub offsets: [u32; 4],
+    /// Occlusion-aware sweep: x 1 = on (`hint` holds each view's depth of
+    /// the first pass's cloud), y: how far (m) a neighbour's hint depth may
+    /// lie in front of a candidate before that neighbour counts as
+    /// occluded, z: search half-range (m) around the reference pixel's own
+    /// hint depth, w unused.
+    pub visibility: [f32; 4],
     /// Per view, up to 4 neighbour views (`u32::MAX` = none).
     pub neighbours: [[u32; 4]; FOREGROUND_MAX_VIEWS],
     /// The views' cameras (`size[2]` = pixel offset).
     pub cameras: [CameraGpu; FOREGROUND_MAX_VIEWS],
 }
-assert_eq_size!(ForegroundParamsGpu, [u8; 6240]);
+assert_eq_size!(ForegroundParamsGpu, [u8; 6256]);

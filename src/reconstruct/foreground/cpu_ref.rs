@@ -89,6 +89,8 @@ struct Views<'a> {
     params: &'a ForegroundParamsGpu,
     cams: Vec<Cam<'a>>,
     quads: &'a [u32],
+    /// The occlusion-aware pass's hint depths (packed like the masks).
+    hint: &'a [f32],
 }
 
 impl Views<'_> {
@@ -255,6 +257,9 @@ impl Views<'_> {
                 continue;
             }
             let p0 = nb.pixel_from_cam(c);
+            if self.visibility_pass() && self.occluded(nb_index as usize, p0, c.z) {
+                continue;
+            }
             let du = nb.pixel_from_cam(cx) - p0;
             let dv = nb.pixel_from_cam(cy) - p0;
             let reach = WINDOW_RADIUS as f32 * (du.abs() + dv.abs());
@@ -293,9 +298,36 @@ impl Views<'_> {
             }
         }
         if valid < 2 {
-            return INVALID_SCORE;
+            // One neighbour is enough once the occluded ones are known.
+            return if valid == 1 && self.visibility_pass() {
+                best0
+            } else {
+                INVALID_SCORE
+            };
         }
         0.5 * (best0 + best1)
+    }
+
+    fn visibility_pass(&self) -> bool {
+        self.params.visibility[0] > 0.5
+    }
+
+    /// The hint depth of `view` at pixel `p` (0 = none or outside).
+    fn hint_at(&self, view: usize, p: Vec2) -> f32 {
+        let cam = &self.cams[view];
+        let (x, y) = (p.x.round() as i32, p.y.round() as i32);
+        if x < 0 || y < 0 || x >= cam.width() as i32 || y >= cam.height() as i32 {
+            return 0.0;
+        }
+        self.hint
+            .get(cam.gpu.size[2] as usize + y as usize * cam.width() as usize + x as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    fn occluded(&self, view: usize, p: Vec2, depth: f32) -> bool {
+        let h = self.hint_at(view, p);
+        h > 0.0 && h < depth - self.params.visibility[1]
     }
 
     /// The reference window at `dilation` px spacing; `norm` is 0 when too
@@ -368,6 +400,16 @@ impl Views<'_> {
             return [0.0, INVALID_SCORE];
         }
         let (view, y, x) = decode_pixel(packed);
+        let hull_front = runs[0];
+        let mut runs = runs;
+        if self.visibility_pass() {
+            // Search only around the pixel's own depth in the first pass's cloud.
+            let own = self.hint_at(view, Vec2::new(x as f32, y as f32));
+            if own > 0.0 {
+                let reach = self.params.visibility[2];
+                runs = [own - reach + self.params.sweep[2], own + reach, 0.0, 0.0];
+            }
+        }
         let mut window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
         if window.norm == 0.0 {
             window = self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW);
@@ -376,7 +418,7 @@ impl Views<'_> {
             return [0.0, INVALID_SCORE];
         }
         if window.norm == 0.0 {
-            return [runs[0], TEXTURELESS_SCORE];
+            return [hull_front, TEXTURELESS_SCORE];
         }
         let pixel = Vec2::new(x as f32, y as f32);
         let step = self.params.sweep[2];
@@ -433,6 +475,7 @@ fn views<'a>(
             .map(|gpu| Cam { gpu, gray: &[] })
             .collect(),
         quads,
+        hint: &[],
     }
 }
 
@@ -450,7 +493,8 @@ pub fn hull_cpu(
 
 /// `sweep`: (depth, score) of each listed pixel within its hull runs;
 /// `quads` as built by [`super::bilinear_quads`], `mask` is the hull's
-/// distance map (0 inside a silhouette).
+/// distance map (0 inside a silhouette), `hint` the occlusion-aware pass's
+/// depths (read only when `params.visibility[0]` is 1).
 #[must_use]
 pub fn sweep_cpu(
     params: &ForegroundParamsGpu,
@@ -459,8 +503,10 @@ pub fn sweep_cpu(
     mask: &[u32],
     pixels: &[u32],
     runs: &[[f32; 4]],
+    hint: &[f32],
 ) -> Vec<[f32; 2]> {
-    let v = views(params, cameras, quads);
+    let mut v = views(params, cameras, quads);
+    v.hint = hint;
     pixels
         .par_iter()
         .zip(runs)

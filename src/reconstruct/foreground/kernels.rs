@@ -28,6 +28,8 @@ pub struct Resident {
     colors: wgpu::Buffer,
     mask: wgpu::Buffer,
     quads: wgpu::Buffer,
+    /// The occlusion-aware pass's hint depths (packed like `mask`).
+    hint: wgpu::Buffer,
     mask_bytes: u64,
     views: Vec<CameraGpu>,
 }
@@ -60,6 +62,7 @@ impl ForegroundKernels {
                 Access::ReadOnly,
                 Access::ReadWrite,
                 Access::ReadWrite,
+                Access::ReadOnly,
             ],
         );
         Self {
@@ -93,6 +96,7 @@ impl ForegroundKernels {
                 wgpu::BufferUsages::empty(),
             ),
             mask: ctx.storage_buffer_zeroed("fg mask", mask_bytes),
+            hint: ctx.storage_buffer_zeroed("fg hint", mask_bytes),
             quads: ctx.storage_buffer(
                 "fg quads",
                 bytemuck::cast_slice(quads),
@@ -125,6 +129,7 @@ impl ForegroundKernels {
                 pixels,
                 runs,
                 result,
+                &resident.hint,
             ],
         )
     }
@@ -189,6 +194,66 @@ impl ForegroundKernels {
     pub fn set_mask(&self, ctx: &GpuContext, resident: &Resident, mask: &[u32]) {
         ctx.queue
             .write_buffer(&resident.mask, 0, bytemuck::cast_slice(mask));
+    }
+
+    /// Replaces the resident hint depths (per pixel of every view, the
+    /// z-depth of the first pass's cloud; 0 = none).
+    pub fn set_hint(&self, ctx: &GpuContext, resident: &Resident, hint: &[f32]) {
+        ctx.queue
+            .write_buffer(&resident.hint, 0, bytemuck::cast_slice(hint));
+    }
+
+    /// Runs `sweep` alone over the listed pixels with their hull `runs`
+    /// (the occlusion-aware pass: `params.visibility` set, hints resident);
+    /// returns the (depth, score) results and the kernel time in ms.
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    pub fn sweep(
+        &self,
+        ctx: &GpuContext,
+        resident: &Resident,
+        params: &ForegroundParamsGpu,
+        pixels: &[u32],
+        runs: &[[f32; 4]],
+    ) -> Result<(Vec<[f32; 2]>, f64), GpuError> {
+        ctx.with_validation("fg sweep", || {
+            let count = pixels.len() as u32;
+            if count == 0 {
+                return Ok((Vec::new(), 0.0));
+            }
+            let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
+            let mut params = *params;
+            params.counts[1] = count;
+            params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
+            let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params));
+            let pixel_buffer = ctx.storage_buffer(
+                "fg pixels",
+                bytemuck::cast_slice(pixels),
+                wgpu::BufferUsages::empty(),
+            );
+            let runs_buffer = ctx.storage_buffer(
+                "fg hull runs",
+                bytemuck::cast_slice(runs),
+                wgpu::BufferUsages::empty(),
+            );
+            let result_bytes = u64::from(count) * 8;
+            let result_buffer = ctx.storage_buffer_zeroed("fg result", result_bytes);
+            let bind_group = self.bind(
+                ctx,
+                resident,
+                &params_buffer,
+                &pixel_buffer,
+                &runs_buffer,
+                &result_buffer,
+            );
+            let ms = timed(ctx, || {
+                ctx.dispatch("fg sweep", &self.sweep, &bind_group, groups);
+            })?;
+            let result =
+                bytemuck::pod_collect_to_vec(&ctx.read_buffer(&result_buffer, result_bytes)?);
+            Ok((result, ms))
+        })
     }
 
     /// Runs `hull` then `sweep` over the listed pixels; returns the hull
