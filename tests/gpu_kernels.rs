@@ -337,4 +337,49 @@ fn foreground_kernels_match_cpu_reference() {
         "sweep agrees on {sweep_agree}/{}",
         list.len()
     );
+
+    // The occlusion-aware pass, with the first pass's depths as hints: the
+    // same tolerances. It must also change the result (neighbours dropped,
+    // narrower search), or the hints were not read.
+    let mut hint = vec![0.0f32; hull_mask.len()];
+    for (&packed_pixel, r) in list.iter().zip(&cpu_result) {
+        let (view, y, x) = timeslice::reconstruct::foreground::decode_pixel(packed_pixel);
+        let cam = &packed.cameras[view];
+        hint[cam.size[2] as usize + (y * cam.size[0] + x) as usize] = r[0];
+    }
+    let mut params_hinted = params_cpu;
+    params_hinted.visibility[0] = 1.0;
+    kernels.set_hint(&ctx, &resident, &hint);
+    let (gpu_hinted, _) = kernels
+        .sweep(&ctx, &resident, &params_hinted, &list, &gpu_runs)
+        .unwrap();
+    let cpu_hinted = fg_cpu::sweep_cpu(
+        &params_hinted,
+        &packed.cameras,
+        &packed.quads,
+        &hull_mask,
+        &list,
+        &gpu_runs,
+        &hint,
+    );
+    let hinted_agree = gpu_hinted
+        .iter()
+        .zip(&cpu_hinted)
+        .filter(|(g, c)| close(g[0], c[0], 2e-3) && (g[1] - c[1]).abs() <= 0.01)
+        .count();
+    assert!(
+        hinted_agree as f64 >= 0.98 * list.len() as f64,
+        "occlusion-aware sweep agrees on {hinted_agree}/{}",
+        list.len()
+    );
+    let changed = cpu_hinted
+        .iter()
+        .zip(&cpu_result)
+        .filter(|(h, r)| (h[0] - r[0]).abs() > 1e-4 || (h[1] - r[1]).abs() > 1e-4)
+        .count();
+    assert!(
+        changed as f64 >= 0.05 * list.len() as f64,
+        "the hints changed only {changed}/{} results",
+        list.len()
+    );
 }

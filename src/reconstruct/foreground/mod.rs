@@ -956,6 +956,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn visibility_depths_keep_the_nearest_point_over_its_splat() {
+        let rig = crate::synth::demo_rig(2, 64, 36);
+        let frame = RgbaImage {
+            width: 64,
+            height: 36,
+            rgba: std::sync::Arc::new(vec![128; 64 * 36 * 4]),
+        };
+        let images = vec![Some(frame.clone()), Some(frame.clone())];
+        let packed = pack_frame_set(&rig, &images, &images).unwrap();
+        let camera = &packed.views[0].camera;
+        let world_from_cam = camera.cam_from_world.inverse();
+        // Two points on the ray of pixel (20, 10) of view 0, 5 m and 6 m away.
+        let ray_in_cam = nalgebra::Vector3::new(
+            (20.0 - camera.cx) / camera.fx,
+            (10.0 - camera.cy) / camera.fy,
+            1.0,
+        );
+        let mut cloud = PointCloud::default();
+        for z in [6.0, 5.0] {
+            let p = world_from_cam * Point3::from(ray_in_cam * z);
+            cloud
+                .positions_in_world
+                .push([p.x as f32, p.y as f32, p.z as f32]);
+            cloud.colors.push([0, 0, 0]);
+            cloud.normals.push([0.0, 0.0, 1.0]);
+            cloud.radii_m.push(0.01);
+        }
+        let depth = visibility_depths(&packed, &cloud, 1);
+        assert_eq!(depth.len(), packed.pixels);
+        let at = |x: usize, y: usize| depth[y * 64 + x];
+        assert!(
+            (at(20, 10) - 5.0).abs() < 1e-3,
+            "nearest kept: {}",
+            at(20, 10)
+        );
+        assert!(
+            (at(21, 11) - 5.0).abs() < 1e-3,
+            "splat covers the 3x3 square"
+        );
+        assert_eq!(at(22, 10), 0.0, "nothing beyond the splat");
+        assert_eq!(at(0, 0), 0.0);
+    }
+
+    #[test]
     fn cropped_masks_match_the_whole_image_and_bound_the_distance() {
         let (w, h) = (97usize, 61usize);
         let mut raw = vec![0u32; w * h];
