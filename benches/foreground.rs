@@ -63,7 +63,7 @@ fn bench_foreground(c: &mut Criterion) {
                 };
                 let r = &result.report;
                 eprintln!(
-                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + fusion {:.0}; {} fg px, {} points",
+                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + visibility {:.0} + sweep2 {:.0} + fusion {:.0}; {} fg px, {} points",
                     r.total_ms,
                     r.prepare_ms,
                     r.upload_ms,
@@ -71,6 +71,8 @@ fn bench_foreground(c: &mut Criterion) {
                     r.masks_ms,
                     r.hull_ms,
                     r.sweep_ms,
+                    r.visibility_ms,
+                    r.sweep2_ms,
                     r.fusion_ms,
                     r.foreground_pixels,
                     r.points

@@ -50,7 +50,7 @@ struct Params {
     sweep: vec4<f32>,
     // plate offset in `colors` (pixels), unused x3
     offsets: vec4<u32>,
-    // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), unused
+    // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one)
     visibility: vec4<f32>,
     // per view: up to 4 neighbour views (NO_VIEW = none)
     neighbours: array<vec4<u32>, 64>,
@@ -488,6 +488,11 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if best_score <= INVALID_SCORE {
+        return;
+    }
+    if params.visibility.w > 0.5 {
+        // A first pass that only seeds the occlusion-aware one: coarse depths.
+        result[i] = vec2<f32>(best_depth, best_score);
         return;
     }
     let fine = 0.25 * step;

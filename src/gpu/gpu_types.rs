@@ -174,7 +174,8 @@ pub struct ForegroundParamsGpu {
     /// the first pass's cloud), y: how far (m) a neighbour's hint depth may
     /// lie in front of a candidate before that neighbour counts as
     /// occluded, z: search half-range (m) around the reference pixel's own
-    /// hint depth, w unused.
+    /// hint depth, w 1 = coarse steps only (a first pass that seeds the
+    /// occlusion-aware one).
     pub visibility: [f32; 4],
     /// Per view, up to 4 neighbour views (`u32::MAX` = none).
     pub neighbours: [[u32; 4]; FOREGROUND_MAX_VIEWS],

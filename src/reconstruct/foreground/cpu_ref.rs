@@ -443,6 +443,10 @@ impl Views<'_> {
         if best_score <= INVALID_SCORE {
             return [0.0, INVALID_SCORE];
         }
+        if self.params.visibility[3] > 0.5 {
+            // A first pass that only seeds the occlusion-aware one: coarse depths.
+            return [best_depth, best_score];
+        }
         let fine = 0.25 * step;
         let centre = best_depth;
         for k in (-FINE_SAMPLES..=FINE_SAMPLES).filter(|&k| k != 0) {
