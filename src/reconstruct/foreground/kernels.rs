@@ -34,6 +34,27 @@ pub struct Resident {
     views: Vec<CameraGpu>,
 }
 
+/// The dispatch size over the listed pixels, the uniforms with the list's
+/// length and row stride filled in, and the list uploaded.
+fn list_inputs(
+    ctx: &GpuContext,
+    params: &ForegroundParamsGpu,
+    pixels: &[u32],
+) -> ((u32, u32), wgpu::Buffer, wgpu::Buffer) {
+    let count = pixels.len() as u32;
+    let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
+    let mut params = *params;
+    params.counts[1] = count;
+    params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
+    let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params));
+    let pixel_buffer = ctx.storage_buffer(
+        "fg pixels",
+        bytemuck::cast_slice(pixels),
+        wgpu::BufferUsages::empty(),
+    );
+    (groups, params_buffer, pixel_buffer)
+}
+
 /// Wall time of one kernel (submit to completion), ms.
 fn timed(ctx: &GpuContext, run: impl FnOnce()) -> Result<f64, GpuError> {
     let started = Instant::now();
@@ -107,14 +128,12 @@ impl ForegroundKernels {
         }
     }
 
+    /// Binds the resident frame set with `[params, pixels, runs, result]`.
     fn bind(
         &self,
         ctx: &GpuContext,
         resident: &Resident,
-        params: &wgpu::Buffer,
-        pixels: &wgpu::Buffer,
-        runs: &wgpu::Buffer,
-        result: &wgpu::Buffer,
+        [params, pixels, runs, result]: [&wgpu::Buffer; 4],
     ) -> wgpu::BindGroup {
         bind_buffers(
             &ctx.device,
@@ -153,10 +172,7 @@ impl ForegroundKernels {
             let bind_group = self.bind(
                 ctx,
                 resident,
-                &params_buffer,
-                &empty,
-                &empty_runs,
-                &empty_result,
+                [&params_buffer, &empty, &empty_runs, &empty_result],
             );
             let (max_w, max_h) = resident
                 .views
@@ -222,16 +238,7 @@ impl ForegroundKernels {
             if count == 0 {
                 return Ok((Vec::new(), 0.0));
             }
-            let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
-            let mut params = *params;
-            params.counts[1] = count;
-            params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
-            let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params));
-            let pixel_buffer = ctx.storage_buffer(
-                "fg pixels",
-                bytemuck::cast_slice(pixels),
-                wgpu::BufferUsages::empty(),
-            );
+            let (groups, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
             let runs_buffer = ctx.storage_buffer(
                 "fg hull runs",
                 bytemuck::cast_slice(runs),
@@ -242,10 +249,7 @@ impl ForegroundKernels {
             let bind_group = self.bind(
                 ctx,
                 resident,
-                &params_buffer,
-                &pixel_buffer,
-                &runs_buffer,
-                &result_buffer,
+                [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
             );
             let ms = timed(ctx, || {
                 ctx.dispatch("fg sweep", &self.sweep, &bind_group, groups);
@@ -272,16 +276,7 @@ impl ForegroundKernels {
     ) -> Result<(Vec<[f32; 4]>, Vec<[f32; 2]>, [f64; 2]), GpuError> {
         ctx.with_validation("fg hull and sweep", || {
             let count = pixels.len() as u32;
-            let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
-            let mut params = *params;
-            params.counts[1] = count;
-            params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
-            let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params));
-            let pixel_buffer = ctx.storage_buffer(
-                "fg pixels",
-                bytemuck::cast_slice(pixels),
-                wgpu::BufferUsages::empty(),
-            );
+            let (groups, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
             let runs_bytes = u64::from(count) * 16;
             let result_bytes = u64::from(count) * 8;
             let runs_buffer = ctx.storage_buffer_zeroed("fg hull runs", runs_bytes);
@@ -289,10 +284,7 @@ impl ForegroundKernels {
             let bind_group = self.bind(
                 ctx,
                 resident,
-                &params_buffer,
-                &pixel_buffer,
-                &runs_buffer,
-                &result_buffer,
+                [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
             );
             let mut times = [0.0; 2];
             if count == 0 {

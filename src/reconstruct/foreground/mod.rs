@@ -793,6 +793,17 @@ impl<'a> Foreground<'a> {
         let mut cloud = super::fusion::fuse(&packed.views, &maps, &first_fusion);
         report.fusion_ms = step_started.elapsed().as_secs_f64() * 1e3;
         if settings.visibility_pass && !cloud.is_empty() {
+            let cpu_sweep = |params: &ForegroundParamsGpu, hint: &[f32]| {
+                cpu_ref::sweep_cpu(
+                    params,
+                    &packed.cameras,
+                    &packed.quads,
+                    &hull_mask,
+                    &list,
+                    &runs,
+                    hint,
+                )
+            };
             let step_started = Instant::now();
             let hint = visibility_depths(&packed, &cloud, settings.visibility_splat_px);
             report.visibility_ms = step_started.elapsed().as_secs_f64() * 1e3;
@@ -809,15 +820,7 @@ impl<'a> Foreground<'a> {
                 }
                 None => {
                     let step_started = Instant::now();
-                    let results = cpu_ref::sweep_cpu(
-                        &params,
-                        &packed.cameras,
-                        &packed.quads,
-                        &hull_mask,
-                        &list,
-                        &runs,
-                        &hint,
-                    );
+                    let results = cpu_sweep(&params, &hint);
                     report.sweep2_ms = step_started.elapsed().as_secs_f64() * 1e3;
                     results
                 }
