@@ -810,7 +810,6 @@ impl<'a> Foreground<'a> {
             let mut params = params;
             params.visibility[0] = 1.0;
             params.visibility[3] = 0.0;
-            params.counts[1] = list.len() as u32;
             let results = match &gpu {
                 Some((ctx, kernels, resident)) => {
                     kernels.set_hint(ctx, resident, &hint);
@@ -867,10 +866,9 @@ pub fn visibility_depths(packed: &PackedFrameSet, cloud: &PointCloud, splat_px: 
                 if point_in_cam.z <= 1e-3 {
                     continue;
                 }
-                let Some(pixel) = camera.project(&point_in_world) else {
-                    continue;
-                };
-                let (x0, y0) = (pixel.x.round() as i64, pixel.y.round() as i64);
+                // The views are undistorted: a pinhole projection.
+                let x0 = (camera.fx * point_in_cam.x / point_in_cam.z + camera.cx).round() as i64;
+                let y0 = (camera.fy * point_in_cam.y / point_in_cam.z + camera.cy).round() as i64;
                 let z = point_in_cam.z as f32;
                 for y in (y0 - splat).max(0)..=(y0 + splat).min(h - 1) {
                     for x in (x0 - splat).max(0)..=(x0 + splat).min(w - 1) {
