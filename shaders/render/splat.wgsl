@@ -56,6 +56,8 @@ struct View {
     blend: vec4<f32>,
     // where the sources look (world m); bins of the backdrop colour table
     focus: vec4<f32>,
+    // the selected sources' cameras, in `selected` order
+    selected_cameras: array<Camera, 4>,
 }
 
 @group(0) @binding(0) var<uniform> view: View;
@@ -299,33 +301,58 @@ fn probe_depth(p: vec2<i32>, step: vec2<i32>) -> f32 {
     return 0.0;
 }
 
+// One direction's contribution to `surface_depth`'s hole test.
+struct Probes {
+    sum: f32,
+    hits: u32,
+}
+
+fn add_probe(acc: Probes, p: vec2<i32>, step: vec2<i32>) -> Probes {
+    var out = acc;
+    let d = probe_depth(p, step);
+    if d > 0.0 {
+        out.sum = out.sum + d;
+        out.hits = out.hits + 1u;
+    }
+    return out;
+}
+
 // The pixel's splat depth, or the mean depth around a small hole (>= 6 of 8
-// directions meet a splat within the fill radius), or 0.
+// directions meet a splat within the fill radius), or 0. The directions are
+// written out (no indexed local array: a CPU adapter spills those to memory
+// per lane); after k directions, fewer than 6 - (8 - k) hits leaves early.
 fn surface_depth(p: vec2<i32>) -> f32 {
     let cam = view.camera;
     let own = depth_of_bits(atomicLoad(&depth_bits[u32(p.y) * cam.size.x + u32(p.x)]));
     if own > 0.0 {
         return own;
     }
-    var steps = array<vec2<i32>, 8>(
-        vec2<i32>(1, 0), vec2<i32>(-1, 0), vec2<i32>(0, 1), vec2<i32>(0, -1),
-        vec2<i32>(1, 1), vec2<i32>(-1, -1), vec2<i32>(1, -1), vec2<i32>(-1, 1),
-    );
-    var sum = 0.0;
-    var hits = 0u;
-    for (var k = 0u; k < 8u; k = k + 1u) {
-        // Out of reach of 6 hits: stop early (background pixels).
-        if hits + (8u - k) < 6u {
-            return 0.0;
-        }
-        let d = probe_depth(p, steps[k]);
-        if d > 0.0 {
-            sum = sum + d;
-            hits = hits + 1u;
-        }
+    var acc = Probes(0.0, 0u);
+    acc = add_probe(acc, p, vec2<i32>(1, 0));
+    acc = add_probe(acc, p, vec2<i32>(-1, 0));
+    acc = add_probe(acc, p, vec2<i32>(0, 1));
+    if acc.hits < 1u {
+        return 0.0;
     }
-    if hits >= 6u {
-        return sum / f32(hits);
+    acc = add_probe(acc, p, vec2<i32>(0, -1));
+    if acc.hits < 2u {
+        return 0.0;
+    }
+    acc = add_probe(acc, p, vec2<i32>(1, 1));
+    if acc.hits < 3u {
+        return 0.0;
+    }
+    acc = add_probe(acc, p, vec2<i32>(-1, -1));
+    if acc.hits < 4u {
+        return 0.0;
+    }
+    acc = add_probe(acc, p, vec2<i32>(1, -1));
+    if acc.hits < 5u {
+        return 0.0;
+    }
+    acc = add_probe(acc, p, vec2<i32>(-1, 1));
+    if acc.hits >= 6u {
+        return acc.sum / f32(acc.hits);
     }
     return 0.0;
 }
@@ -362,20 +389,21 @@ fn backdrop_depth(origin: vec3<f32>, ray: vec3<f32>) -> f32 {
     return select(0.0, t, t > 0.0);
 }
 
-// Bilinear RGB (0..255) of source `cam` at `pixel` (inside the image).
+// Bilinear RGB (0..255) of the source image `image` (width, height, first
+// pixel) at `pixel` (inside the image).
 // (Catmull-Rom bicubic was measured: no better on the leave-one-out views,
 // 4x the loads.)
-fn sample_source(cam: Camera, pixel: vec2<f32>) -> vec3<f32> {
+fn sample_source(image: vec3<u32>, pixel: vec2<f32>) -> vec3<f32> {
     let x0 = u32(floor(pixel.x));
     let y0 = u32(floor(pixel.y));
-    let x1 = min(x0 + 1u, cam.size.x - 1u);
-    let y1 = min(y0 + 1u, cam.size.y - 1u);
+    let x1 = min(x0 + 1u, image.x - 1u);
+    let y1 = min(y0 + 1u, image.y - 1u);
     let f = pixel - vec2<f32>(f32(x0), f32(y0));
-    let base = cam.size.z;
-    let c00 = unpack4x8unorm(source_pixels[base + y0 * cam.size.x + x0]).rgb;
-    let c10 = unpack4x8unorm(source_pixels[base + y0 * cam.size.x + x1]).rgb;
-    let c01 = unpack4x8unorm(source_pixels[base + y1 * cam.size.x + x0]).rgb;
-    let c11 = unpack4x8unorm(source_pixels[base + y1 * cam.size.x + x1]).rgb;
+    let base = image.z;
+    let c00 = unpack4x8unorm(source_pixels[base + y0 * image.x + x0]).rgb;
+    let c10 = unpack4x8unorm(source_pixels[base + y0 * image.x + x1]).rgb;
+    let c01 = unpack4x8unorm(source_pixels[base + y1 * image.x + x0]).rgb;
+    let c11 = unpack4x8unorm(source_pixels[base + y1 * image.x + x1]).rgb;
     return 255.0 * mix(mix(c00, c10, f.x), mix(c01, c11, f.x), f.y);
 }
 
@@ -406,78 +434,100 @@ fn blend(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let point = origin + ray * depth;
     let virtual_dir = normalize(point - origin);
-    // Visible sources, sorted by angle (insertion into 4 slots); only those
-    // with a weight are sampled.
-    var angles = array<f32, 4>(10.0, 10.0, 10.0, 10.0);
-    var pixels = array<vec2<f32>, 4>(vec2<f32>(0.0), vec2<f32>(0.0), vec2<f32>(0.0), vec2<f32>(0.0));
-    var which = array<u32, 4>(0u, 0u, 0u, 0u);
-    var visible = 0u;
-    for (var k = 0u; k < min(view.sources.x, 4u); k = k + 1u) {
-        let index = view.selected[k];
-        let src = source_cameras[index];
-        let point_in_src = cam_from_world_point(src, point);
-        if point_in_src.z <= view.tuning.z {
-            continue;
-        }
-        let p = pixel_from_cam(src, point_in_src);
-        if p.x < 0.0 || p.y < 0.0 || p.x > f32(src.size.x) - 1.0 || p.y > f32(src.size.y) - 1.0 {
-            continue;
-        }
-        // The source sees the point if its own depth there matches; else
-        // unless something well in front covers it nearby (closed map).
-        let at = src.size.z + u32(round(p.y)) * src.size.x + u32(round(p.x));
-        let seen = depth_of_bits(source_depth_bits[at]);
-        let matches = seen > 0.0 && abs(point_in_src.z - seen) <= seen * view.blend.x + view.tuning.w;
-        if !matches {
-            let nearest = depth_of_bits(source_depth_bits[view.sources.y + at]);
-            if nearest > 0.0 && point_in_src.z > nearest * (1.0 + view.blend.x) + view.blend.y {
-                continue;
-            }
-        }
-        var a = acos(clamp(dot(virtual_dir, normalize(point - centre_in_world(src))), -1.0, 1.0));
-        var q = p;
-        var w = index;
-        for (var slot = 0u; slot < 4u; slot = slot + 1u) {
-            if a < angles[slot] {
-                let ta = angles[slot];
-                let tq = pixels[slot];
-                let tw = which[slot];
-                angles[slot] = a;
-                pixels[slot] = q;
-                which[slot] = w;
-                a = ta;
-                q = tq;
-                w = tw;
-            }
-        }
-        visible = visible + 1u;
-    }
+    // The selected sources that see the point (written out, no indexed
+    // local arrays: see `surface_depth`).
+    let h0 = source_hit(0u, point, virtual_dir);
+    let h1 = source_hit(1u, point, virtual_dir);
+    let h2 = source_hit(2u, point, virtual_dir);
+    let h3 = source_hit(3u, point, virtual_dir);
+    let visible = u32(h0.seen) + u32(h1.seen) + u32(h2.seen) + u32(h3.seen);
     if visible == 0u {
         color_out[i] = pack_rgb(unseen_colour(point, f32(gid.y)));
         return;
     }
-    // Unstructured-lumigraph weights: the last visible source's angle is
-    // the threshold, w = (1 - a / threshold) / a for the others; one source
-    // alone, or all at the same angle, is taken as is.
+    // The nearest in angle, taken as is when alone (or when no weight is left).
+    var nearest = h3;
+    if h2.seen && (!nearest.seen || h2.angle <= nearest.angle) {
+        nearest = h2;
+    }
+    if h1.seen && (!nearest.seen || h1.angle <= nearest.angle) {
+        nearest = h1;
+    }
+    if h0.seen && (!nearest.seen || h0.angle <= nearest.angle) {
+        nearest = h0;
+    }
     if visible == 1u {
-        color_out[i] = pack_rgb(sample_source(source_cameras[which[0]], pixels[0]));
+        color_out[i] = pack_rgb(sample_source(nearest.image, nearest.pixel));
         return;
     }
-    let threshold = angles[visible - 1u];
-    var sum = vec3<f32>(0.0);
-    var total = 0.0;
-    for (var k = 0u; k + 1u < visible; k = k + 1u) {
-        let w = max(1.0 - angles[k] / threshold, 0.0) / max(angles[k], view.blend.z);
-        if w > 0.0 {
-            sum = sum + sample_source(source_cameras[which[k]], pixels[k]) * w;
-            total = total + w;
+    // Unstructured-lumigraph weights: the widest visible angle is the
+    // threshold, w = (1 - a / threshold) / a (0 for the widest itself).
+    let threshold = max(max(select(0.0, h0.angle, h0.seen), select(0.0, h1.angle, h1.seen)), max(select(0.0, h2.angle, h2.seen), select(0.0, h3.angle, h3.seen)));
+    var acc = vec4<f32>(0.0);
+    acc = add_weighted(acc, h0, threshold);
+    acc = add_weighted(acc, h1, threshold);
+    acc = add_weighted(acc, h2, threshold);
+    acc = add_weighted(acc, h3, threshold);
+    if acc.w <= 0.0 {
+        color_out[i] = pack_rgb(sample_source(nearest.image, nearest.pixel));
+        return;
+    }
+    color_out[i] = pack_rgb(acc.rgb / acc.w);
+}
+
+// A selected source's view of a surface point.
+struct SourceHit {
+    seen: bool,
+    // the source image's width, height, first pixel in `source_pixels`
+    image: vec3<u32>,
+    pixel: vec2<f32>,
+    // between the source's ray and the virtual one, radians
+    angle: f32,
+}
+
+// Whether selected source `slot` sees `point` (inside its image; its own
+// depth there matches, else nothing well in front covers it nearby in the
+// closed map), where, and at what angle to the virtual ray.
+fn source_hit(slot: u32, point: vec3<f32>, virtual_dir: vec3<f32>) -> SourceHit {
+    var hit = SourceHit(false, vec3<u32>(0u), vec2<f32>(0.0), 0.0);
+    if slot >= min(view.sources.x, 4u) {
+        return hit;
+    }
+    let src = view.selected_cameras[slot];
+    let point_in_src = cam_from_world_point(src, point);
+    if point_in_src.z <= view.tuning.z {
+        return hit;
+    }
+    let p = pixel_from_cam(src, point_in_src);
+    if p.x < 0.0 || p.y < 0.0 || p.x > f32(src.size.x) - 1.0 || p.y > f32(src.size.y) - 1.0 {
+        return hit;
+    }
+    let at = src.size.z + u32(round(p.y)) * src.size.x + u32(round(p.x));
+    let seen = depth_of_bits(source_depth_bits[at]);
+    let matches = seen > 0.0 && abs(point_in_src.z - seen) <= seen * view.blend.x + view.tuning.w;
+    if !matches {
+        let nearest = depth_of_bits(source_depth_bits[view.sources.y + at]);
+        if nearest > 0.0 && point_in_src.z > nearest * (1.0 + view.blend.x) + view.blend.y {
+            return hit;
         }
     }
-    if total <= 0.0 {
-        color_out[i] = pack_rgb(sample_source(source_cameras[which[0]], pixels[0]));
-        return;
+    hit.seen = true;
+    hit.image = src.size.xyz;
+    hit.pixel = p;
+    hit.angle = acos(clamp(dot(virtual_dir, normalize(point - centre_in_world(src))), -1.0, 1.0));
+    return hit;
+}
+
+// `acc` plus `hit`'s weighted colour (rgb) and weight (w).
+fn add_weighted(acc: vec4<f32>, hit: SourceHit, threshold: f32) -> vec4<f32> {
+    if !hit.seen {
+        return acc;
     }
-    color_out[i] = pack_rgb(sum / total);
+    let w = max(1.0 - hit.angle / threshold, 0.0) / max(hit.angle, view.blend.z);
+    if w <= 0.0 {
+        return acc;
+    }
+    return acc + vec4<f32>(sample_source(hit.image, hit.pixel) * w, w);
 }
 
 // Colour of a point no source sees: the sources' mean colour at its

@@ -91,8 +91,12 @@ pub struct SplatViewGpu {
     /// Where the sources look (world m), and the number of bins of the
     /// backdrop colour table (0 = none; see `render::backdrop`).
     pub focus: [f32; 4],
+    /// The blended sources' cameras, in `selected` order (`size[2]` = first
+    /// pixel in the packed source buffers): uniform, so the per-pixel blend
+    /// reads them without a per-pixel indexed load.
+    pub selected_cameras: [CameraGpu; 4],
 }
-assert_eq_size!(SplatViewGpu, [u8; 224]);
+assert_eq_size!(SplatViewGpu, [u8; 544]);
 
 /// A scene primitive of the synthetic generator. WGSL twin: `Primitive` in
 /// `shaders/synth/raycast.wgsl`.

@@ -263,25 +263,32 @@ fn sample_bilinear(image: &RgbaImage, pixel: Vec2) -> Vec3 {
     255.0 * top.lerp(bottom, f.y)
 }
 
-/// Unstructured-lumigraph blend of the visible sources sorted by angle
-/// (only those with a weight are sampled, as the shader).
-fn blend_sorted(
-    angles: &[f32; 4],
-    samples: &[(usize, Vec2); 4],
-    visible: usize,
+/// The unstructured-lumigraph blend of the sources that see a point, in
+/// selection order (as the GPU sums them): `hits` holds (source, pixel,
+/// angle to the virtual ray in radians) of each; the widest angle is the
+/// threshold, w = (1 - a / threshold) / a; the nearest in angle alone when
+/// it is the only one or no weight is left.
+fn blend_hits(
+    hits: &[(usize, Vec2, f32)],
     min_angle: f32,
     sample: &dyn Fn(usize, Vec2) -> Vec3,
 ) -> Vec3 {
-    let first = || sample(samples[0].0, samples[0].1);
-    if visible == 1 {
+    let mut nearest = hits[0];
+    for hit in &hits[1..] {
+        if hit.2 < nearest.2 {
+            nearest = *hit;
+        }
+    }
+    let first = || sample(nearest.0, nearest.1);
+    if hits.len() == 1 {
         return first();
     }
-    let threshold = angles[visible - 1];
+    let threshold = hits.iter().fold(0.0f32, |t, h| t.max(h.2));
     let (mut sum, mut total) = (Vec3::ZERO, 0.0f32);
-    for k in 0..visible - 1 {
-        let w = (1.0 - angles[k] / threshold).max(0.0) / angles[k].max(min_angle);
+    for &(k, p, angle) in hits {
+        let w = (1.0 - angle / threshold).max(0.0) / angle.max(min_angle);
         if w > 0.0 {
-            sum += sample(samples[k].0, samples[k].1) * w;
+            sum += sample(k, p) * w;
             total += w;
         }
     }
@@ -313,6 +320,7 @@ pub fn render_view_cpu(
             BACKDROP_COLOUR_BINS
         },
         source_pixels: 0,
+        selected_cameras: Vec::new(),
     };
     let view = splat_view(camera, points.len(), style, &blend);
     // Per source: (raw, closed) depth maps.
@@ -442,9 +450,7 @@ pub fn render_view_cpu(
             }
             let point = origin + ray * depth;
             let virtual_dir = (point - origin).normalize();
-            let mut angles = [10.0f32; 4];
-            let mut samples = [(0usize, Vec2::ZERO); 4];
-            let mut visible = 0usize;
+            let mut hits: Vec<(usize, Vec2, f32)> = Vec::with_capacity(4);
             for &k in blend.selected.iter().take(4) {
                 let src = &source_cams[k as usize];
                 let p_src = src.to_cam(point);
@@ -471,24 +477,17 @@ pub fn render_view_cpu(
                 {
                     continue;
                 }
-                let mut a = virtual_dir
+                let angle = virtual_dir
                     .dot((point - src.centre()).normalize())
                     .clamp(-1.0, 1.0)
                     .acos();
-                let mut s = (k as usize, p);
-                for slot in 0..4 {
-                    if a < angles[slot] {
-                        std::mem::swap(&mut angles[slot], &mut a);
-                        std::mem::swap(&mut samples[slot], &mut s);
-                    }
-                }
-                visible += 1;
+                hits.push((k as usize, p, angle));
             }
-            let colour = if visible == 0 {
+            let colour = if hits.is_empty() {
                 unseen(point, y as f32)
             } else {
                 let sample = |k: usize, p: Vec2| sample_bilinear(sources[k].1, p);
-                blend_sorted(&angles, &samples, visible, view.blend[2], &sample)
+                blend_hits(&hits, view.blend[2], &sample)
             };
             out.extend(pack(colour));
         }

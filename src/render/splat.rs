@@ -143,6 +143,8 @@ pub struct BlendInputs {
     pub colour_bins: u32,
     /// Pixels of all source images (where the closed depth maps start).
     pub source_pixels: u32,
+    /// The selected sources' cameras, in `selected` order.
+    pub selected_cameras: Vec<CameraGpu>,
 }
 
 /// The per-view uniforms.
@@ -199,6 +201,13 @@ pub fn splat_view(
             blend.focus_in_world[2],
             blend.colour_bins as f32,
         ],
+        selected_cameras: {
+            let mut cameras = [CameraGpu::zeroed(); MAX_BLENDED_SOURCES];
+            for (slot, camera) in cameras.iter_mut().zip(&blend.selected_cameras) {
+                *slot = *camera;
+            }
+            cameras
+        },
     }
 }
 
@@ -273,6 +282,7 @@ impl GpuCloud {
 /// their (undistorted, pinhole) images and their depth maps of the cloud.
 pub struct SourceViews {
     cameras: Vec<Camera>,
+    cameras_gpu: Vec<CameraGpu>,
     focus: Point3<f64>,
     colour_bins: u32,
     source_pixels: u32,
@@ -452,6 +462,7 @@ impl SplatRenderer {
             ),
             depth: ctx.storage_buffer_zeroed("source depth", pixel_count as u64 * 8),
             cameras,
+            cameras_gpu,
         };
         let raw_depth = ctx.storage_buffer_zeroed("source raw depth", pixel_count as u64 * 4);
         ctx.with_validation("source depth maps", || {
@@ -461,8 +472,8 @@ impl SplatRenderer {
                     label: Some("source depth maps"),
                 });
             let point_groups = dispatch_size(cloud.count as u32, SPLAT_POINT_WORKGROUP);
-            let mut keep_alive = Vec::with_capacity(cameras_gpu.len());
-            for (camera, camera_gpu) in sources.cameras.iter().zip(&cameras_gpu) {
+            let mut keep_alive = Vec::with_capacity(sources.cameras_gpu.len());
+            for (camera, camera_gpu) in sources.cameras.iter().zip(&sources.cameras_gpu) {
                 let mut view = splat_view(
                     camera,
                     cloud.count,
@@ -576,11 +587,18 @@ impl SplatRenderer {
             camera.scaled(target.width, target.height)
         };
         ctx.with_validation("splat render", || {
-            let blend = sources.map_or_else(BlendInputs::default, |s| BlendInputs {
-                selected: select_sources(&s.cameras, &camera, &s.focus),
-                focus_in_world: [s.focus.x as f32, s.focus.y as f32, s.focus.z as f32],
-                colour_bins: s.colour_bins,
-                source_pixels: s.source_pixels,
+            let blend = sources.map_or_else(BlendInputs::default, |s| {
+                let selected = select_sources(&s.cameras, &camera, &s.focus);
+                BlendInputs {
+                    selected_cameras: selected
+                        .iter()
+                        .filter_map(|&k| s.cameras_gpu.get(k as usize).copied())
+                        .collect(),
+                    selected,
+                    focus_in_world: [s.focus.x as f32, s.focus.y as f32, s.focus.z as f32],
+                    colour_bins: s.colour_bins,
+                    source_pixels: s.source_pixels,
+                }
             });
             let selected = &blend.selected;
             let view = splat_view(&camera, cloud.count, style, &blend);
