@@ -65,12 +65,11 @@ struct View {
 @group(0) @binding(2) var<storage, read_write> depth_bits: array<atomic<u32>>;
 @group(0) @binding(3) var<storage, read_write> color_sums: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read_write> color_out: array<u32>;
-@group(0) @binding(5) var<storage, read> source_cameras: array<Camera>;
-@group(0) @binding(6) var<storage, read> source_pixels: array<u32>;
-@group(0) @binding(7) var<storage, read> source_depth_bits: array<u32>;
+@group(0) @binding(5) var<storage, read> source_pixels: array<u32>;
+@group(0) @binding(6) var<storage, read> source_depth_bits: array<u32>;
 // Mean colour (0..255) of what the sources see, by elevation from the focus
 // (bins over -90..90 degrees): the fill where no source sees a point.
-@group(0) @binding(8) var<storage, read> backdrop_colours: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> backdrop_colours: array<vec4<f32>>;
 
 const POINT_WORKGROUP: u32 = 256u;
 

@@ -287,7 +287,6 @@ pub struct SourceViews {
     colour_bins: u32,
     source_pixels: u32,
     colours: wgpu::Buffer,
-    camera_buffer: wgpu::Buffer,
     pixels: wgpu::Buffer,
     depth: wgpu::Buffer,
 }
@@ -332,7 +331,6 @@ pub struct SplatRenderer {
     blend: wgpu::ComputePipeline,
     close: wgpu::ComputePipeline,
     /// Stand-ins for the source bindings when there are no sources.
-    no_cameras: wgpu::Buffer,
     no_words: wgpu::Buffer,
     no_colours: wgpu::Buffer,
     /// Stand-in for the colour sums of the source depth pass.
@@ -359,7 +357,6 @@ impl SplatRenderer {
                 Access::ReadOnly,
                 Access::ReadOnly,
                 Access::ReadOnly,
-                Access::ReadOnly,
             ],
         );
         let make = |entry: &str| ctx.compute_pipeline(entry, &module, &pipeline_layout, entry);
@@ -370,11 +367,6 @@ impl SplatRenderer {
             blend: make("blend"),
             close: make("close_source_depth"),
             layout,
-            no_cameras: ctx.storage_buffer(
-                "no source cameras",
-                bytemuck::bytes_of(&CameraGpu::zeroed()),
-                wgpu::BufferUsages::empty(),
-            ),
             no_words: ctx.storage_buffer_zeroed("no source pixels", 4),
             no_colours: ctx.storage_buffer_zeroed("no backdrop colours", 16),
             no_sums: ctx.storage_buffer_zeroed("no colour sums", 16),
@@ -421,11 +413,6 @@ impl SplatRenderer {
                 .fold(Vector3::zeros(), |acc, c| acc + c.centre_in_world().coords);
             Point3::from(sum / cameras.len().max(1) as f64)
         });
-        let padded_cameras = if cameras_gpu.is_empty() {
-            vec![CameraGpu::zeroed()]
-        } else {
-            cameras_gpu.clone()
-        };
         let pixel_count = words.len().max(1);
         words.resize(pixel_count, 0);
         let table = style.backdrop.map_or_else(Vec::new, |backdrop| {
@@ -448,11 +435,6 @@ impl SplatRenderer {
             colours: ctx.storage_buffer(
                 "backdrop colours",
                 bytemuck::cast_slice(&table),
-                wgpu::BufferUsages::empty(),
-            ),
-            camera_buffer: ctx.storage_buffer(
-                "source cameras",
-                bytemuck::cast_slice(&padded_cameras),
                 wgpu::BufferUsages::empty(),
             ),
             pixels: ctx.storage_buffer(
@@ -495,7 +477,6 @@ impl SplatRenderer {
                         &raw_depth,
                         &self.no_sums,
                         &sources.depth,
-                        &self.no_cameras,
                         &self.no_words,
                         &self.no_words,
                         &self.no_colours,
@@ -603,14 +584,9 @@ impl SplatRenderer {
             let selected = &blend.selected;
             let view = splat_view(&camera, cloud.count, style, &blend);
             let view_buffer = ctx.uniform_buffer("splat view", bytemuck::bytes_of(&view));
-            let (source_cameras, source_pixels, source_depth, colours) = match sources {
-                Some(s) => (&s.camera_buffer, &s.pixels, &s.depth, &s.colours),
-                None => (
-                    &self.no_cameras,
-                    &self.no_words,
-                    &self.no_words,
-                    &self.no_colours,
-                ),
+            let (source_pixels, source_depth, colours) = match sources {
+                Some(s) => (&s.pixels, &s.depth, &s.colours),
+                None => (&self.no_words, &self.no_words, &self.no_colours),
             };
             let bind_group = bind_buffers(
                 &ctx.device,
@@ -622,7 +598,6 @@ impl SplatRenderer {
                     &target.depth,
                     &target.sums,
                     &target.color,
-                    source_cameras,
                     source_pixels,
                     source_depth,
                     colours,
