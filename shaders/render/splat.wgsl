@@ -47,8 +47,6 @@ struct View {
     // selected source count (0 = flat colours), words of the raw source
     // depth maps (the closed maps follow), unused x2
     sources: vec4<u32>,
-    // indices of the selected sources, nearest first
-    selected: vec4<u32>,
     // backdrop: centre x, centre y, cylinder radius (0 = none), ground z
     backdrop: vec4<f32>,
     // visibility tolerance relative, absolute (m); smallest angle (rad);
@@ -56,7 +54,7 @@ struct View {
     blend: vec4<f32>,
     // where the sources look (world m); bins of the backdrop colour table
     focus: vec4<f32>,
-    // the selected sources' cameras, in `selected` order
+    // the selected sources' cameras (the first `sources.x`), nearest first
     selected_cameras: array<Camera, 4>,
 }
 

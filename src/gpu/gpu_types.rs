@@ -80,8 +80,6 @@ pub struct SplatViewGpu {
     pub background_bottom: [f32; 4],
     /// Source views blended per pixel (0 = flat point colours), unused x3.
     pub sources: [u32; 4],
-    /// Indices of the blended source views (nearest first).
-    pub selected: [u32; 4],
     /// Backdrop proxy: centre x, centre y (m), cylinder radius (m, 0 =
     /// none), ground height z (m).
     pub backdrop: [f32; 4],
@@ -91,12 +89,12 @@ pub struct SplatViewGpu {
     /// Where the sources look (world m), and the number of bins of the
     /// backdrop colour table (0 = none; see `render::backdrop`).
     pub focus: [f32; 4],
-    /// The blended sources' cameras, in `selected` order (`size[2]` = first
+    /// The blended sources' cameras, nearest first (`size[2]` = first
     /// pixel in the packed source buffers): uniform, so the per-pixel blend
     /// reads them without a per-pixel indexed load.
     pub selected_cameras: [CameraGpu; 4],
 }
-assert_eq_size!(SplatViewGpu, [u8; 544]);
+assert_eq_size!(SplatViewGpu, [u8; 528]);
 
 /// A scene primitive of the synthetic generator. WGSL twin: `Primitive` in
 /// `shaders/synth/raycast.wgsl`.

@@ -155,13 +155,10 @@ pub fn splat_view(
     style: &SplatStyle,
     blend: &BlendInputs,
 ) -> SplatViewGpu {
-    let selected = &blend.selected;
     const NEAR_PLANE_M: f32 = 0.05;
     let [t0, t1, t2] = style.background_top;
     let [b0, b1, b2] = style.background_bottom;
-    let mut indices = [0u32; 4];
-    let count = selected.len().min(MAX_BLENDED_SOURCES);
-    indices[..count].copy_from_slice(&selected[..count]);
+    let count = blend.selected.len().min(MAX_BLENDED_SOURCES);
     let backdrop = style.backdrop.map_or([0.0; 4], |b| {
         [
             b.centre_xy_m[0] as f32,
@@ -187,7 +184,6 @@ pub fn splat_view(
         background_top: [t0, t1, t2, 0.0],
         background_bottom: [b0, b1, b2, 0.0],
         sources: [count as u32, blend.source_pixels, 0, 0],
-        selected: indices,
         backdrop,
         blend: [
             style.visibility_tolerance,
