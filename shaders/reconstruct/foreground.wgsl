@@ -33,6 +33,20 @@
 //            +-`visibility.z` around the pixel's own hint depth. Neighbours
 //            that could not see the point had pulled the first pass's
 //            depths behind the surface (self-occlusion on the bodies).
+//            The window lies on the plane through the candidate with the
+//            hint's normal (from the hint depths NORMAL_SPAN_PX around the
+//            pixel), fronto-parallel where the hint has none.
+// `refine`   per listed pixel, one PatchMatch-style iteration (Bleyer et
+//            al. 2011; Galliani et al. 2015) over slanted planes (depth at
+//            the pixel, normal in the view's camera frame): the planes of
+//            the pixel's neighbours in PROPAGATION are tried at this pixel
+//            (a smooth surface spreads from where it matched into where it
+//            did not), then REFINE_SAMPLES random perturbations of the best
+//            (depth by up to `sweep.z` 2^-iteration, normal by up to
+//            0.3 2^-iteration per axis); a candidate must lie in the hull
+//            runs and is kept if its score (mean of the two best
+//            neighbours, `visibility.x` = 0) beats the pixel's. Jacobi
+//            style: reads `planes`, writes `planes_out` and `result`.
 //
 // Twins: `ForegroundParamsGpu` (src/gpu/gpu_types.rs); CPU reference
 // src/reconstruct/foreground/cpu_ref.rs (keep in step).
@@ -48,7 +62,7 @@ struct Params {
     segment: vec4<f32>,
     // min reference std (grey 0..1), window dilation (px), depth step (m), max depth below the hull front (m)
     sweep: vec4<f32>,
-    // plate offset in `colors` (pixels), unused x3
+    // plate offset in `colors` (pixels), `refine` iteration, unused x2
     offsets: vec4<u32>,
     // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one)
     visibility: vec4<f32>,
@@ -78,6 +92,13 @@ struct Params {
 // Occlusion-aware pass: per pixel of every view (packed like `mask`), the
 // z-depth (m) of the first pass's cloud, 0 = none.
 @group(0) @binding(8) var<storage, read> hint: array<f32>;
+// `refine`: per listed pixel, its plane (depth m, normal in the camera
+// frame; depth 0 = none) before this iteration, and after it.
+@group(0) @binding(9) var<storage, read> planes: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> planes_out: array<vec4<f32>>;
+// `refine`: per pixel of every view (packed like `mask`), its index in
+// the list, NO_VIEW when not listed.
+@group(0) @binding(11) var<storage, read> pixel_index: array<u32>;
 
 const NO_VIEW: u32 = 0xffffffffu;
 const INVALID_SCORE: f32 = -1.0;
@@ -99,6 +120,23 @@ const INSIDE_STRIDE: f32 = 2.0;
 const MAX_SWEEP_SAMPLES: u32 = 96u;
 // Fine samples each side of the coarse best, a quarter step apart.
 const FINE_SAMPLES: i32 = 3;
+// Offset (px) of the hint depths a pixel's normal is taken from.
+const NORMAL_SPAN_PX: f32 = 2.0;
+// Largest depth step (m per px of span) across which the hint counts as
+// one surface for the normal.
+const NORMAL_MAX_JUMP_M_PER_PX: f32 = 0.05;
+// Smallest cosine between a plane's normal and the viewing ray (more
+// grazing planes are not matched on).
+const MIN_NORMAL_COS: f32 = 0.2;
+const FRONTO: vec3<f32> = vec3<f32>(0.0, 0.0, -1.0);
+// `refine`: neighbours whose planes are tried (the near four, then four
+// at 3 px to spread faster), and random perturbations of the best.
+const PROPAGATION: array<vec2<i32>, 8> = array<vec2<i32>, 8>(
+    vec2<i32>(-1, 0), vec2<i32>(1, 0), vec2<i32>(0, -1), vec2<i32>(0, 1),
+    vec2<i32>(-3, 0), vec2<i32>(3, 0), vec2<i32>(0, -3), vec2<i32>(0, 3),
+);
+const REFINE_SAMPLES: u32 = 2u;
+const NORMAL_PERTURBATION: f32 = 0.6;
 
 // This invocation's reference window: mean-centred grey on the taps inside
 // the view's (dilated) silhouette, 0 elsewhere; `ref_inside` marks them.
@@ -107,6 +145,8 @@ var<private> ref_inside: array<bool, 9>;
 var<private> ref_taps: f32;
 // Tap spacing of this invocation's window, px.
 var<private> window_dilation: f32;
+// Normal (camera frame, towards the camera) of the plane the window lies on.
+var<private> window_normal: vec3<f32>;
 
 fn unpack_rgb(c: u32) -> vec3<f32> {
     return vec3<f32>(f32(c & 255u), f32((c >> 8u) & 255u), f32((c >> 16u) & 255u)) / 255.0;
@@ -306,10 +346,17 @@ fn bilinear(cam: Camera, p: vec2<f32>, plane: u32) -> f32 {
 // neighbours see the whole window.
 fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
     let origin = centre_in_world(ref_cam);
-    let point = origin + depth * world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
+    let ray0 = ray_in_cam(ref_cam, pixel);
+    let point = origin + depth * world_from_cam_dir(ref_cam, ray0);
+    // The window's taps one spacing right and down, on the plane through
+    // the candidate with `window_normal`.
     let dilation = window_dilation;
-    let step_x = world_from_cam_dir(ref_cam, vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0)) * depth;
-    let step_y = world_from_cam_dir(ref_cam, vec3<f32>(0.0, dilation / ref_cam.intrinsics.y, 0.0)) * depth;
+    let point_in_cam = ray0 * depth;
+    let n = window_normal;
+    let ray_x = ray0 + vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0);
+    let ray_y = ray0 + vec3<f32>(0.0, dilation / ref_cam.intrinsics.y, 0.0);
+    let step_x = world_from_cam_dir(ref_cam, ray_x * (dot(n, point_in_cam) / dot(n, ray_x)) - point_in_cam);
+    let step_y = world_from_cam_dir(ref_cam, ray_y * (dot(n, point_in_cam) / dot(n, ray_y)) - point_in_cam);
     var best0 = INVALID_SCORE;
     var best1 = INVALID_SCORE;
     var valid = 0u;
@@ -379,6 +426,43 @@ fn hint_at(cam: Camera, p: vec2<f32>) -> f32 {
         return 0.0;
     }
     return hint[cam.size.z + u32(y) * cam.size.x + u32(x)];
+}
+
+// The point (camera frame) of view `cam`'s hint at pixel `p`; z = 0: none.
+fn hint_point(cam: Camera, p: vec2<f32>) -> vec3<f32> {
+    return ray_in_cam(cam, p) * hint_at(cam, p);
+}
+
+// The normal (camera frame, towards the camera) of the hint's surface at
+// pixel `p`, from the hints NORMAL_SPAN_PX away; FRONTO where a hint is
+// missing, the surface jumps, or the plane is too grazing.
+fn hint_normal(cam: Camera, p: vec2<f32>) -> vec3<f32> {
+    let s = NORMAL_SPAN_PX;
+    let c = hint_point(cam, p);
+    let xp = hint_point(cam, p + vec2<f32>(s, 0.0));
+    let xm = hint_point(cam, p - vec2<f32>(s, 0.0));
+    let yp = hint_point(cam, p + vec2<f32>(0.0, s));
+    let ym = hint_point(cam, p - vec2<f32>(0.0, s));
+    let jump = NORMAL_MAX_JUMP_M_PER_PX * s;
+    if c.z <= 0.0 || xp.z <= 0.0 || xm.z <= 0.0 || yp.z <= 0.0 || ym.z <= 0.0 {
+        return FRONTO;
+    }
+    if abs(xp.z - c.z) > jump || abs(xm.z - c.z) > jump || abs(yp.z - c.z) > jump || abs(ym.z - c.z) > jump {
+        return FRONTO;
+    }
+    let cross_n = cross(xp - xm, yp - ym);
+    let len = length(cross_n);
+    if len < 1e-12 {
+        return FRONTO;
+    }
+    var n = cross_n / len;
+    if dot(n, c) > 0.0 {
+        n = -n;
+    }
+    if -dot(n, c) < MIN_NORMAL_COS * length(c) {
+        return FRONTO;
+    }
+    return n;
 }
 
 // Whether the first pass's cloud lies more than the tolerance in front of
@@ -464,6 +548,10 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let pixel = vec2<f32>(f32(p.z), f32(p.y));
+    window_normal = FRONTO;
+    if params.visibility.x > 0.5 {
+        window_normal = hint_normal(ref_cam, pixel);
+    }
     // Coarse pass at `sweep.z` over the runs, then a fine pass at a quarter
     // of it around the best, then a parabola.
     let step = params.sweep.z;
@@ -517,4 +605,104 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         depth = depth + clamp(0.5 * (scores.x - scores.z) / denominator, -0.5, 0.5) * fine;
     }
     result[i] = vec2<f32>(depth, best_score);
+}
+
+// A uniform number in [0, 1) from two integers (an integer hash).
+fn hash01(a: u32, b: u32) -> f32 {
+    var h = (a * 0x9E3779B9u) ^ (b * 0x85EBCA6Bu);
+    h = h ^ (h >> 16u);
+    h = h * 0x7FEB352Du;
+    h = h ^ (h >> 15u);
+    h = h * 0x846CA68Bu;
+    h = h ^ (h >> 16u);
+    return f32(h >> 8u) / 16777216.0;
+}
+
+// Per-invocation best plane and score of `refine`.
+var<private> refine_best: vec4<f32>;
+var<private> refine_best_score: f32;
+
+fn try_plane(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, n: vec3<f32>, ref_norm: f32, span: vec2<f32>) {
+    if !(depth > span.x && depth < span.y) {
+        return;
+    }
+    window_normal = n;
+    let s = score_at(view, ref_cam, pixel, depth, ref_norm);
+    if s > refine_best_score {
+        refine_best_score = s;
+        refine_best = vec4<f32>(depth, n);
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = list_index(gid);
+    if i >= params.counts.y {
+        return;
+    }
+    let own = planes[i];
+    planes_out[i] = own;
+    let p = decode(pixels[i]);
+    let view = p.x;
+    let ref_cam = params.cams[view];
+    window_dilation = params.sweep.y;
+    var ref_norm = reference_window(ref_cam, p, i32(window_dilation));
+    if ref_norm == 0.0 {
+        window_dilation = params.sweep.y * WIDE_WINDOW;
+        ref_norm = reference_window(ref_cam, p, i32(window_dilation));
+    }
+    if ref_norm <= 0.0 {
+        return;
+    }
+    let runs = hull_runs[i];
+    let span = vec2<f32>(runs.x - 2.0 * params.sweep.z, max(runs.y, runs.w));
+    let pixel = vec2<f32>(f32(p.z), f32(p.y));
+    let ray0 = ray_in_cam(ref_cam, pixel);
+    refine_best = own;
+    refine_best_score = result[i].y;
+    let w = i32(ref_cam.size.x);
+    let h = i32(ref_cam.size.y);
+    for (var k = 0; k < 8; k = k + 1) {
+        let q = vec2<i32>(i32(p.z), i32(p.y)) + PROPAGATION[k];
+        if q.x < 0 || q.y < 0 || q.x >= w || q.y >= h {
+            continue;
+        }
+        let j = pixel_index[ref_cam.size.z + u32(q.y) * ref_cam.size.x + u32(q.x)];
+        if j == NO_VIEW {
+            continue;
+        }
+        let plane = planes[j];
+        if plane.x <= 0.0 {
+            continue;
+        }
+        let n = plane.yzw;
+        let denominator = dot(n, ray0);
+        if abs(denominator) < 1e-4 {
+            continue;
+        }
+        let neighbour_point = ray_in_cam(ref_cam, vec2<f32>(f32(q.x), f32(q.y))) * plane.x;
+        try_plane(view, ref_cam, pixel, dot(n, neighbour_point) / denominator, n, ref_norm, span);
+    }
+    if refine_best.x > 0.0 {
+        let iteration = params.offsets.y;
+        let seed = pixels[i] ^ (iteration << 28u);
+        let scale = exp2(-f32(iteration));
+        let n0 = refine_best.yzw;
+        let d0 = refine_best.x;
+        let depth_reach = params.sweep.z * scale;
+        for (var k = 0u; k < REFINE_SAMPLES; k = k + 1u) {
+            let dd = (hash01(seed, 4u * k) - 0.5) * 2.0 * depth_reach;
+            let t = vec3<f32>(hash01(seed, 4u * k + 1u) - 0.5, hash01(seed, 4u * k + 2u) - 0.5, hash01(seed, 4u * k + 3u) - 0.5) * (NORMAL_PERTURBATION * scale);
+            var n = n0 + t;
+            let len = length(n);
+            n = select(n0, n / len, len > 1e-6);
+            if dot(n, ray0) > -MIN_NORMAL_COS * length(ray0) {
+                n = n0;
+            }
+            try_plane(view, ref_cam, pixel, d0 + dd, n, ref_norm, span);
+            try_plane(view, ref_cam, pixel, d0 + dd, n0, ref_norm, span);
+        }
+    }
+    planes_out[i] = refine_best;
+    result[i] = vec2<f32>(refine_best.x, refine_best_score);
 }

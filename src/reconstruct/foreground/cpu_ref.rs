@@ -22,6 +22,23 @@ const MIN_WINDOW_TAPS: i32 = 5;
 const WIDE_WINDOW: f32 = 3.0;
 
 const CHANNELS: usize = 1;
+const NORMAL_SPAN_PX: f32 = 2.0;
+const NORMAL_MAX_JUMP_M_PER_PX: f32 = 0.05;
+const MIN_NORMAL_COS: f32 = 0.2;
+/// The fronto-parallel plane's normal in the camera frame.
+pub const FRONTO: Vec3 = Vec3::new(0.0, 0.0, -1.0);
+const PROPAGATION: [(i32, i32); 8] = [
+    (-1, 0),
+    (1, 0),
+    (0, -1),
+    (0, 1),
+    (-3, 0),
+    (3, 0),
+    (0, -3),
+    (0, 3),
+];
+const REFINE_SAMPLES: u32 = 2;
+const NORMAL_PERTURBATION: f32 = 0.6;
 
 /// The reference window of one pixel (per channel, mean-centred).
 struct RefWindow {
@@ -30,6 +47,8 @@ struct RefWindow {
     taps: f32,
     norm: f32,
     dilation: f32,
+    /// Normal (camera frame) of the plane the window lies on.
+    normal: Vec3,
 }
 const FINE_SAMPLES: i32 = 3;
 
@@ -237,12 +256,18 @@ impl Views<'_> {
     fn score_at(&self, view: usize, pixel: Vec2, depth: f32, window: &RefWindow) -> f32 {
         let r = &self.cams[view];
         let origin = r.centre_in_world();
-        let point = origin + depth * r.world_from_cam_dir(r.ray_in_cam(pixel));
+        let ray0 = r.ray_in_cam(pixel);
+        let point = origin + depth * r.world_from_cam_dir(ray0);
+        // The taps one spacing right and down, on the window's plane.
         let dilation = window.dilation;
+        let point_in_cam = ray0 * depth;
+        let n = window.normal;
+        let ray_x = ray0 + Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0);
+        let ray_y = ray0 + Vec3::new(0.0, dilation / r.gpu.intrinsics[1], 0.0);
         let step_x =
-            r.world_from_cam_dir(Vec3::new(dilation / r.gpu.intrinsics[0], 0.0, 0.0)) * depth;
+            r.world_from_cam_dir(ray_x * (n.dot(point_in_cam) / n.dot(ray_x)) - point_in_cam);
         let step_y =
-            r.world_from_cam_dir(Vec3::new(0.0, dilation / r.gpu.intrinsics[1], 0.0)) * depth;
+            r.world_from_cam_dir(ray_y * (n.dot(point_in_cam) / n.dot(ray_y)) - point_in_cam);
         let (mut best0, mut best1) = (INVALID_SCORE, INVALID_SCORE);
         let mut valid = 0;
         for &nb_index in &self.params.neighbours[view] {
@@ -325,6 +350,42 @@ impl Views<'_> {
             .unwrap_or(0.0)
     }
 
+    fn hint_point(&self, view: usize, p: Vec2) -> Vec3 {
+        self.cams[view].ray_in_cam(p) * self.hint_at(view, p)
+    }
+
+    /// The hint surface's normal (camera frame, towards the camera) at
+    /// pixel `p`; [`FRONTO`] where a hint is missing, the surface jumps or
+    /// the plane is too grazing.
+    fn hint_normal(&self, view: usize, p: Vec2) -> Vec3 {
+        let s = NORMAL_SPAN_PX;
+        let c = self.hint_point(view, p);
+        let xp = self.hint_point(view, p + Vec2::new(s, 0.0));
+        let xm = self.hint_point(view, p - Vec2::new(s, 0.0));
+        let yp = self.hint_point(view, p + Vec2::new(0.0, s));
+        let ym = self.hint_point(view, p - Vec2::new(0.0, s));
+        let jump = NORMAL_MAX_JUMP_M_PER_PX * s;
+        if [c, xp, xm, yp, ym].iter().any(|q| q.z <= 0.0) {
+            return FRONTO;
+        }
+        if [xp, xm, yp, ym].iter().any(|q| (q.z - c.z).abs() > jump) {
+            return FRONTO;
+        }
+        let cross = (xp - xm).cross(yp - ym);
+        let len = cross.length();
+        if len < 1e-12 {
+            return FRONTO;
+        }
+        let mut n = cross / len;
+        if n.dot(c) > 0.0 {
+            n = -n;
+        }
+        if -n.dot(c) < MIN_NORMAL_COS * c.length() {
+            return FRONTO;
+        }
+        n
+    }
+
     fn occluded(&self, view: usize, p: Vec2, depth: f32) -> bool {
         let h = self.hint_at(view, p);
         h > 0.0 && h < depth - self.params.visibility[1]
@@ -347,6 +408,7 @@ impl Views<'_> {
             taps: 0.0,
             norm: 0.0,
             dilation,
+            normal: FRONTO,
         };
         let step = dilation as i32;
         let mut sum = Vec3::ZERO;
@@ -421,6 +483,9 @@ impl Views<'_> {
             return [hull_front, TEXTURELESS_SCORE];
         }
         let pixel = Vec2::new(x as f32, y as f32);
+        if self.visibility_pass() {
+            window.normal = self.hint_normal(view, pixel);
+        }
         let step = self.params.sweep[2];
         let score = |depth: f32| self.score_at(view, pixel, depth, &window);
         let (mut best_depth, mut best_score) = (0.0f32, INVALID_SCORE);
@@ -516,4 +581,202 @@ pub fn sweep_cpu(
         .zip(runs)
         .map(|(&p, &r)| v.sweep_pixel(mask, p, r))
         .collect()
+}
+
+/// The integer hash of `refine`'s perturbations: a uniform number in [0, 1).
+fn hash01(a: u32, b: u32) -> f32 {
+    let mut h = a.wrapping_mul(0x9E37_79B9) ^ b.wrapping_mul(0x85EB_CA6B);
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x7FEB_352D);
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x846C_A68B);
+    h ^= h >> 16;
+    (h >> 8) as f32 / 16_777_216.0
+}
+
+/// One pixel's search in `refine`: its window, the depths allowed, and
+/// the best plane and score so far.
+struct PlaneSearch {
+    view: usize,
+    pixel: Vec2,
+    window: RefWindow,
+    span: (f32, f32),
+    plane: [f32; 4],
+    score: f32,
+}
+
+impl Views<'_> {
+    fn try_plane(&self, search: &mut PlaneSearch, depth: f32, n: Vec3) {
+        if !(depth > search.span.0 && depth < search.span.1) {
+            return;
+        }
+        search.window.normal = n;
+        let s = self.score_at(search.view, search.pixel, depth, &search.window);
+        if s > search.score {
+            search.plane = [depth, n.x, n.y, n.z];
+            search.score = s;
+        }
+    }
+
+    /// One `refine` iteration of listed pixel `i`: (plane, score).
+    #[allow(clippy::too_many_arguments)]
+    fn refine_pixel(
+        &self,
+        mask: &[u32],
+        pixel_index: &[u32],
+        planes: &[[f32; 4]],
+        scores: &[f32],
+        runs: [f32; 4],
+        i: usize,
+        packed: u32,
+        iteration: u32,
+    ) -> ([f32; 4], f32) {
+        let own = planes[i];
+        let (view, y, x) = decode_pixel(packed);
+        let mut window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
+        if window.norm == 0.0 {
+            window = self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW);
+        }
+        if window.norm <= 0.0 {
+            return (own, scores[i]);
+        }
+        let cam = &self.cams[view];
+        let pixel = Vec2::new(x as f32, y as f32);
+        let ray0 = cam.ray_in_cam(pixel);
+        let mut search = PlaneSearch {
+            view,
+            pixel,
+            window,
+            span: (runs[0] - 2.0 * self.params.sweep[2], runs[1].max(runs[3])),
+            plane: own,
+            score: scores[i],
+        };
+        let (w, h) = (cam.width() as i32, cam.height() as i32);
+        for (dx, dy) in PROPAGATION {
+            let (qx, qy) = (x as i32 + dx, y as i32 + dy);
+            if qx < 0 || qy < 0 || qx >= w || qy >= h {
+                continue;
+            }
+            let j = pixel_index[cam.gpu.size[2] as usize + (qy * w + qx) as usize];
+            if j == NO_VIEW {
+                continue;
+            }
+            let plane = planes[j as usize];
+            if plane[0] <= 0.0 {
+                continue;
+            }
+            let n = Vec3::new(plane[1], plane[2], plane[3]);
+            let denominator = n.dot(ray0);
+            if denominator.abs() < 1e-4 {
+                continue;
+            }
+            let neighbour_point = cam.ray_in_cam(Vec2::new(qx as f32, qy as f32)) * plane[0];
+            let depth = n.dot(neighbour_point) / denominator;
+            self.try_plane(&mut search, depth, n);
+        }
+        if search.plane[0] > 0.0 {
+            let seed = packed ^ (iteration << 28);
+            let scale = (-(iteration as f32)).exp2();
+            let n0 = Vec3::new(search.plane[1], search.plane[2], search.plane[3]);
+            let d0 = search.plane[0];
+            let depth_reach = self.params.sweep[2] * scale;
+            for k in 0..REFINE_SAMPLES {
+                let dd = (hash01(seed, 4 * k) - 0.5) * 2.0 * depth_reach;
+                let t = Vec3::new(
+                    hash01(seed, 4 * k + 1) - 0.5,
+                    hash01(seed, 4 * k + 2) - 0.5,
+                    hash01(seed, 4 * k + 3) - 0.5,
+                ) * (NORMAL_PERTURBATION * scale);
+                let mut n = n0 + t;
+                let len = n.length();
+                n = if len > 1e-6 { n / len } else { n0 };
+                if n.dot(ray0) > -MIN_NORMAL_COS * ray0.length() {
+                    n = n0;
+                }
+                self.try_plane(&mut search, d0 + dd, n);
+                self.try_plane(&mut search, d0 + dd, n0);
+            }
+        }
+        (search.plane, search.score)
+    }
+}
+
+/// `refine`'s inputs before the first iteration, for either backend: per
+/// listed pixel its plane (the occlusion-aware sweep's depth with the
+/// hint's normal; depth 0 where the sweep found none or the pixel is
+/// textureless) and its (depth, score).
+#[must_use]
+pub fn initial_planes(
+    params: &ForegroundParamsGpu,
+    cameras: &[CameraGpu],
+    pixels: &[u32],
+    results: &[[f32; 2]],
+    hint: &[f32],
+) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
+    let mut v = views(params, cameras, &[]);
+    v.hint = hint;
+    pixels
+        .par_iter()
+        .zip(results)
+        .map(|(&p, r)| {
+            if r[0] > 0.0 && r[1] > INVALID_SCORE && r[1] != TEXTURELESS_SCORE {
+                let (view, y, x) = decode_pixel(p);
+                let n = v.hint_normal(view, Vec2::new(x as f32, y as f32));
+                ([r[0], n.x, n.y, n.z], *r)
+            } else {
+                ([0.0, FRONTO.x, FRONTO.y, FRONTO.z], [0.0, INVALID_SCORE])
+            }
+        })
+        .unzip()
+}
+
+/// Per pixel of every view (packed like the masks), its index in `pixels`;
+/// [`NO_VIEW`] where not listed.
+#[must_use]
+pub fn pixel_index(cameras: &[CameraGpu], pixels: &[u32], total_pixels: usize) -> Vec<u32> {
+    let mut index = vec![NO_VIEW; total_pixels];
+    for (i, &p) in pixels.iter().enumerate() {
+        let (view, y, x) = decode_pixel(p);
+        let cam = &cameras[view];
+        index[cam.size[2] as usize + (y * cam.size[0] + x) as usize] = i as u32;
+    }
+    index
+}
+
+/// `refine`, one iteration (`params.offsets[1]` its index,
+/// `params.visibility[0]` 0): the next planes and (depth, score) of each
+/// listed pixel, from `planes` and `results` as [`initial_planes`] or the
+/// previous iteration left them.
+#[allow(clippy::too_many_arguments)]
+#[must_use]
+pub fn refine_cpu(
+    params: &ForegroundParamsGpu,
+    cameras: &[CameraGpu],
+    quads: &[u32],
+    mask: &[u32],
+    pixels: &[u32],
+    runs: &[[f32; 4]],
+    pixel_index: &[u32],
+    planes: &[[f32; 4]],
+    results: &[[f32; 2]],
+) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
+    let v = views(params, cameras, quads);
+    let scores: Vec<f32> = results.iter().map(|r| r[1]).collect();
+    pixels
+        .par_iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let (plane, score) = v.refine_pixel(
+                mask,
+                pixel_index,
+                planes,
+                &scores,
+                runs[i],
+                i,
+                p,
+                params.offsets[1],
+            );
+            (plane, [plane[0], score])
+        })
+        .unzip()
 }

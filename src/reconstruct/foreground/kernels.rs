@@ -1,8 +1,9 @@
 //! GPU driver of `shaders/reconstruct/foreground.wgsl`: the frame set is
 //! uploaded once; `segment` runs over every pixel of every view; the CPU
 //! cleans the masks and lists the foreground pixels; `hull` and `sweep` run
-//! over the list. Each kernel is submitted and waited for on its own, so
-//! its wall time is the GPU time of that kernel.
+//! over the list, then `refine` iterates on the occlusion-aware sweep's
+//! planes. Each kernel is submitted and waited for on its own, so its wall
+//! time is the GPU time of that kernel.
 
 use std::time::Instant;
 
@@ -20,6 +21,7 @@ pub struct ForegroundKernels {
     segment: wgpu::ComputePipeline,
     hull: wgpu::ComputePipeline,
     sweep: wgpu::ComputePipeline,
+    refine: wgpu::ComputePipeline,
 }
 
 /// A frame set resident on the GPU.
@@ -30,6 +32,9 @@ pub struct Resident {
     quads: wgpu::Buffer,
     /// The occlusion-aware pass's hint depths (packed like `mask`).
     hint: wgpu::Buffer,
+    /// Stand-ins for `refine`'s bindings while the other kernels run.
+    empty_read: wgpu::Buffer,
+    empty_write: wgpu::Buffer,
     mask_bytes: u64,
     views: Vec<CameraGpu>,
 }
@@ -84,12 +89,16 @@ impl ForegroundKernels {
                 Access::ReadWrite,
                 Access::ReadWrite,
                 Access::ReadOnly,
+                Access::ReadOnly,
+                Access::ReadWrite,
+                Access::ReadOnly,
             ],
         );
         Self {
             segment: ctx.compute_pipeline("fg segment", &module, &pipeline_layout, "segment"),
             hull: ctx.compute_pipeline("fg hull", &module, &pipeline_layout, "hull"),
             sweep: ctx.compute_pipeline("fg sweep", &module, &pipeline_layout, "sweep"),
+            refine: ctx.compute_pipeline("fg refine", &module, &pipeline_layout, "refine"),
             layout,
         }
     }
@@ -118,6 +127,8 @@ impl ForegroundKernels {
             ),
             mask: ctx.storage_buffer_zeroed("fg mask", mask_bytes),
             hint: ctx.storage_buffer_zeroed("fg hint", mask_bytes),
+            empty_read: ctx.storage_buffer_zeroed("fg empty (read)", 16),
+            empty_write: ctx.storage_buffer_zeroed("fg empty (write)", 16),
             quads: ctx.storage_buffer(
                 "fg quads",
                 bytemuck::cast_slice(quads),
@@ -128,12 +139,34 @@ impl ForegroundKernels {
         }
     }
 
-    /// Binds the resident frame set with `[params, pixels, runs, result]`.
+    /// Binds the resident frame set with `[params, pixels, runs, result]`
+    /// (stand-ins for `refine`'s buffers).
     fn bind(
         &self,
         ctx: &GpuContext,
         resident: &Resident,
+        buffers: [&wgpu::Buffer; 4],
+    ) -> wgpu::BindGroup {
+        self.bind_refine(
+            ctx,
+            resident,
+            buffers,
+            [
+                &resident.empty_read,
+                &resident.empty_write,
+                &resident.empty_read,
+            ],
+        )
+    }
+
+    /// Binds the resident frame set with `[params, pixels, runs, result]`
+    /// and `refine`'s `[planes, planes_out, pixel_index]`.
+    fn bind_refine(
+        &self,
+        ctx: &GpuContext,
+        resident: &Resident,
         [params, pixels, runs, result]: [&wgpu::Buffer; 4],
+        [planes, planes_out, pixel_index]: [&wgpu::Buffer; 3],
     ) -> wgpu::BindGroup {
         bind_buffers(
             &ctx.device,
@@ -149,6 +182,9 @@ impl ForegroundKernels {
                 runs,
                 result,
                 &resident.hint,
+                planes,
+                planes_out,
+                pixel_index,
             ],
         )
     }
@@ -257,6 +293,91 @@ impl ForegroundKernels {
             let result =
                 bytemuck::pod_collect_to_vec(&ctx.read_buffer(&result_buffer, result_bytes)?);
             Ok((result, ms))
+        })
+    }
+
+    /// Runs `iterations` of `refine` over the listed pixels from
+    /// `planes` and `results` ([`super::cpu_ref::initial_planes`]), each
+    /// submitted on its own with its index in `params.offsets[1]`; returns
+    /// the final planes, (depth, score) results and the total time in ms.
+    /// `params.visibility[0]` must be 0 (two-neighbour scores).
+    ///
+    /// # Errors
+    /// GPU validation or readback errors.
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    pub fn refine(
+        &self,
+        ctx: &GpuContext,
+        resident: &Resident,
+        params: &ForegroundParamsGpu,
+        pixels: &[u32],
+        runs: &[[f32; 4]],
+        pixel_index: &[u32],
+        planes: &[[f32; 4]],
+        results: &[[f32; 2]],
+        iterations: u32,
+    ) -> Result<(Vec<[f32; 4]>, Vec<[f32; 2]>, f64), GpuError> {
+        ctx.with_validation("fg refine", || {
+            let count = pixels.len() as u32;
+            if count == 0 || iterations == 0 {
+                return Ok((planes.to_vec(), results.to_vec(), 0.0));
+            }
+            let (groups, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
+            let mut params = *params;
+            params.counts[1] = count;
+            params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
+            let storage = |label: &str, bytes: &[u8]| {
+                ctx.storage_buffer(label, bytes, wgpu::BufferUsages::empty())
+            };
+            let runs_buffer = storage("fg hull runs", bytemuck::cast_slice(runs));
+            let result_bytes = u64::from(count) * 8;
+            let result_buffer = ctx.storage_buffer(
+                "fg result",
+                bytemuck::cast_slice(results),
+                wgpu::BufferUsages::COPY_SRC,
+            );
+            let plane_bytes = u64::from(count) * 16;
+            let planes_buffer = ctx.storage_buffer(
+                "fg planes",
+                bytemuck::cast_slice(planes),
+                wgpu::BufferUsages::COPY_SRC,
+            );
+            let planes_out = ctx.storage_buffer_zeroed("fg planes out", plane_bytes);
+            let index_buffer = storage("fg pixel index", bytemuck::cast_slice(pixel_index));
+            let bind_group = self.bind_refine(
+                ctx,
+                resident,
+                [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
+                [&planes_buffer, &planes_out, &index_buffer],
+            );
+            let ms = timed(ctx, || {
+                for iteration in 0..iterations {
+                    params.offsets[1] = iteration;
+                    ctx.queue
+                        .write_buffer(&params_buffer, 0, bytemuck::bytes_of(&params));
+                    let mut encoder =
+                        ctx.device
+                            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                                label: Some("fg refine"),
+                            });
+                    {
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("fg refine"),
+                            timestamp_writes: None,
+                        });
+                        pass.set_pipeline(&self.refine);
+                        pass.set_bind_group(0, &bind_group, &[]);
+                        pass.dispatch_workgroups(groups.0, groups.1, 1);
+                    }
+                    encoder.copy_buffer_to_buffer(&planes_out, 0, &planes_buffer, 0, plane_bytes);
+                    ctx.queue.submit([encoder.finish()]);
+                }
+            })?;
+            let planes =
+                bytemuck::pod_collect_to_vec(&ctx.read_buffer(&planes_buffer, plane_bytes)?);
+            let result =
+                bytemuck::pod_collect_to_vec(&ctx.read_buffer(&result_buffer, result_bytes)?);
+            Ok((planes, result, ms))
         })
     }
 

@@ -24,6 +24,14 @@
 //!    on the bodies, had pulled the first pass's depths ~7 mm behind the
 //!    surface.)
 //!
+//! 7. `refine` (GPU): PatchMatch-style iterations over slanted planes
+//!    (depth and normal per pixel, the normal first taken from the hints):
+//!    each pixel tries its neighbours' planes and random perturbations of
+//!    its best, scored by the two best neighbours; fusion runs once more.
+//!    Smooth surfaces spread from where they matched into where the sweep
+//!    was ambiguous, and the slanted windows match the bodies' curved
+//!    sides better than fronto-parallel ones.
+//!
 //! Every kernel has a CPU twin in `cpu_ref.rs` ([`Backend::Cpu`]).
 
 pub mod cpu_ref;
@@ -106,6 +114,8 @@ pub struct ForegroundSettings {
     pub depth_median_tolerance_m: f32,
     /// Whether the occlusion-aware second sweep runs.
     pub visibility_pass: bool,
+    /// Iterations of the PatchMatch-style `refine` after the sweeps (0 = off).
+    pub refine_iterations: u32,
     /// Occlusion-aware pass: how far (m) the first cloud may lie in front
     /// of a candidate point in a neighbour before that neighbour counts as
     /// occluded.
@@ -141,6 +151,7 @@ impl Default for ForegroundSettings {
             textureless_from_hull: false,
             depth_median_tolerance_m: 0.02,
             visibility_pass: true,
+            refine_iterations: 3,
             occlusion_tolerance_m: 0.02,
             visibility_reach_m: 0.03,
             visibility_splat_px: 1,
@@ -195,6 +206,8 @@ pub struct ForegroundReport {
     pub visibility_ms: f64,
     /// Occlusion-aware pass: the second `sweep`, ms.
     pub sweep2_ms: f64,
+    /// `refine`, all iterations, ms.
+    pub refine_ms: f64,
     /// Fusion (CPU; both passes), ms.
     pub fusion_ms: f64,
     /// Everything, ms.
@@ -792,6 +805,8 @@ impl<'a> Foreground<'a> {
         };
         let mut cloud = super::fusion::fuse(&packed.views, &maps, &first_fusion);
         report.fusion_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        let mut results = results;
+        let mut hint = Vec::new();
         if settings.visibility_pass && !cloud.is_empty() {
             let cpu_sweep = |params: &ForegroundParamsGpu, hint: &[f32]| {
                 cpu_ref::sweep_cpu(
@@ -805,12 +820,12 @@ impl<'a> Foreground<'a> {
                 )
             };
             let step_started = Instant::now();
-            let hint = visibility_depths(&packed, &cloud, settings.visibility_splat_px);
+            hint = visibility_depths(&packed, &cloud, settings.visibility_splat_px);
             report.visibility_ms = step_started.elapsed().as_secs_f64() * 1e3;
             let mut params = params;
             params.visibility[0] = 1.0;
             params.visibility[3] = 0.0;
-            let results = match &gpu {
+            results = match &gpu {
                 Some((ctx, kernels, resident)) => {
                     kernels.set_hint(ctx, resident, &hint);
                     let (results, ms) = kernels.sweep(ctx, resident, &params, &list, &runs)?;
@@ -824,6 +839,67 @@ impl<'a> Foreground<'a> {
                     results
                 }
             };
+            if settings.refine_iterations == 0 {
+                let step_started = Instant::now();
+                maps = depth_maps(&packed, &list, &results, settings);
+                cloud = super::fusion::fuse(&packed.views, &maps, &settings.fusion);
+                report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;
+            }
+        }
+        if settings.refine_iterations > 0 && !list.is_empty() {
+            // Without the occlusion-aware pass there are no hints: the
+            // planes start fronto-parallel.
+            hint.resize(hull_mask.len(), 0.0);
+            let mut params = params;
+            params.visibility = [0.0; 4];
+            params.counts[1] = list.len() as u32;
+            let (planes, start) =
+                cpu_ref::initial_planes(&params, &packed.cameras, &list, &results, &hint);
+            let index = cpu_ref::pixel_index(&packed.cameras, &list, hull_mask.len());
+            let refined = match &gpu {
+                Some((ctx, kernels, resident)) => {
+                    let (_, refined, ms) = kernels.refine(
+                        ctx,
+                        resident,
+                        &params,
+                        &list,
+                        &runs,
+                        &index,
+                        &planes,
+                        &start,
+                        settings.refine_iterations,
+                    )?;
+                    report.refine_ms = ms;
+                    refined
+                }
+                None => {
+                    let step_started = Instant::now();
+                    let (mut planes, mut refined) = (planes, start);
+                    for iteration in 0..settings.refine_iterations {
+                        params.offsets[1] = iteration;
+                        (planes, refined) = cpu_ref::refine_cpu(
+                            &params,
+                            &packed.cameras,
+                            &packed.quads,
+                            &hull_mask,
+                            &list,
+                            &runs,
+                            &index,
+                            &planes,
+                            &refined,
+                        );
+                    }
+                    report.refine_ms = step_started.elapsed().as_secs_f64() * 1e3;
+                    refined
+                }
+            };
+            // Pixels no plane reached keep the sweep's result (textureless
+            // ones their hull depth).
+            for (result, refined) in results.iter_mut().zip(refined) {
+                if refined[0] > 0.0 {
+                    *result = refined;
+                }
+            }
             let step_started = Instant::now();
             maps = depth_maps(&packed, &list, &results, settings);
             cloud = super::fusion::fuse(&packed.views, &maps, &settings.fusion);
