@@ -382,4 +382,73 @@ fn foreground_kernels_match_cpu_reference() {
         "the hints changed only {changed}/{} results",
         list.len()
     );
+
+    // refine, two iterations from the occlusion-aware results (normals from
+    // the hints): planes and results within 2 mm, 0.01 of score and 0.01
+    // per normal component on 97% of pixels (a near-tie between two
+    // candidates can go either way, and the next iteration propagates it).
+    // It must also change a good share of the depths, or it did nothing.
+    let mut params_refine = params_cpu;
+    params_refine.visibility = [0.0; 4];
+    let (planes, start) =
+        fg_cpu::initial_planes(&params_refine, &packed.cameras, &list, &cpu_hinted, &hint);
+    assert!(
+        planes.iter().filter(|p| p[3] > -0.999).count() as f64 >= 0.2 * list.len() as f64,
+        "the hints gave slanted normals"
+    );
+    let index = fg_cpu::pixel_index(&packed.cameras, &list, hull_mask.len());
+    let (gpu_planes, gpu_refined, _) = kernels
+        .refine(
+            &ctx,
+            &resident,
+            &params_refine,
+            &list,
+            &gpu_runs,
+            &index,
+            &planes,
+            &start,
+            2,
+        )
+        .unwrap();
+    let (mut cpu_planes, mut cpu_refined) = (planes.clone(), start.clone());
+    for iteration in 0..2 {
+        params_refine.offsets[1] = iteration;
+        (cpu_planes, cpu_refined) = fg_cpu::refine_cpu(
+            &params_refine,
+            &packed.cameras,
+            &packed.quads,
+            &hull_mask,
+            &list,
+            &gpu_runs,
+            &index,
+            &cpu_planes,
+            &cpu_refined,
+        );
+    }
+    let refine_agree = (0..list.len())
+        .filter(|&i| {
+            let (g, c) = (gpu_planes[i], cpu_planes[i]);
+            close(g[0], c[0], 2e-3)
+                && (1..4).all(|k| (g[k] - c[k]).abs() <= 0.01)
+                && close(gpu_refined[i][0], cpu_refined[i][0], 2e-3)
+                && (gpu_refined[i][1] - cpu_refined[i][1]).abs() <= 0.01
+        })
+        .count();
+    assert!(
+        refine_agree as f64 >= 0.97 * list.len() as f64,
+        "refine agrees on {refine_agree}/{}",
+        list.len()
+    );
+    let moved = cpu_refined
+        .iter()
+        .zip(&start)
+        .filter(|(r, s)| (r[0] - s[0]).abs() > 1e-4)
+        .count();
+    assert!(
+        moved as f64 >= 0.2 * list.len() as f64,
+        "refine moved only {moved}/{} depths",
+        list.len()
+    );
+    let better = cpu_refined.iter().zip(&start).all(|(r, s)| r[1] >= s[1]);
+    assert!(better, "a refined score fell below the sweep's");
 }

@@ -84,6 +84,14 @@ fn every_shader_validates_and_matches_dispatch_constants() {
             ],
         ),
         (
+            ("reconstruct/foreground.wgsl", "refine"),
+            [
+                timeslice::reconstruct::foreground::kernels::LIST_WORKGROUP_SIZE,
+                1,
+                1,
+            ],
+        ),
+        (
             ("render/splat.wgsl", "resolve"),
             [
                 timeslice::render::SPLAT_PIXEL_WORKGROUP_EDGE,

@@ -12,7 +12,7 @@ use crate::gpu::{Access, GpuContext, GpuError, bind_buffers, dispatch_size, stor
 
 /// Workgroup edge of `segment` (`@workgroup_size(16, 16, 1)`).
 pub const SEGMENT_WORKGROUP_EDGE: u32 = 16;
-/// Workgroup size of `hull` and `sweep` (`@workgroup_size(64, 1, 1)`).
+/// Workgroup size of `hull`, `sweep` and `refine` (`@workgroup_size(64, 1, 1)`).
 pub const LIST_WORKGROUP_SIZE: u32 = 64;
 
 /// The compiled kernels.
