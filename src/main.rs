@@ -792,7 +792,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             reconstruct::ply::write_ply(&cloud, &out)?;
             println!(
-                "reconstruct: {fg_points} foreground points ({} foreground pixels in {} cameras) in {:.0} ms (segment {:.0}, masks {:.0}, hull {:.0}, sweep {:.0} + {:.0} occlusion-aware, fusion {:.0} ms); {} points -> {}",
+                "reconstruct: {fg_points} foreground points ({} foreground pixels in {} cameras) in {:.0} ms (segment {:.0}, masks {:.0}, hull {:.0}, sweep {:.0} + {:.0} occlusion-aware, refine {:.0}, fusion {:.0} ms); {} points -> {}",
                 summary.foreground_pixels,
                 summary.views_used,
                 summary.total_ms,
@@ -801,6 +801,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 summary.hull_ms,
                 summary.sweep_ms,
                 summary.visibility_ms + summary.sweep2_ms,
+                summary.refine_ms,
                 summary.fusion_ms,
                 cloud.len(),
                 out.display()

@@ -64,7 +64,7 @@ struct Params {
     sweep: vec4<f32>,
     // plate offset in `colors` (pixels), `refine` iteration, unused x2
     offsets: vec4<u32>,
-    // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one)
+    // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one, or an occlusion-aware pass `refine` follows)
     visibility: vec4<f32>,
     // per view: up to 4 neighbour views (NO_VIEW = none)
     neighbours: array<vec4<u32>, 64>,
@@ -579,7 +579,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     if params.visibility.w > 0.5 {
-        // A first pass that only seeds the occlusion-aware one: coarse depths.
+        // Coarse depths: a first pass that only seeds the occlusion-aware one, or a pass `refine` follows.
         result[i] = vec2<f32>(best_depth, best_score);
         return;
     }

@@ -170,14 +170,14 @@ pub struct ForegroundParamsGpu {
     pub segment: [f32; 4],
     /// Min reference std-dev (grey 0..1), window dilation (px), depth step (m), max depth below the hull front (m).
     pub sweep: [f32; 4],
-    /// Offset of the clean plates in the colour buffer (pixels), unused x3.
+    /// Offset of the clean plates in the colour buffer (pixels), `refine` iteration, unused x2.
     pub offsets: [u32; 4],
     /// Occlusion-aware sweep: x 1 = on (`hint` holds each view's depth of
     /// the first pass's cloud), y: how far (m) a neighbour's hint depth may
     /// lie in front of a candidate before that neighbour counts as
     /// occluded, z: search half-range (m) around the reference pixel's own
     /// hint depth, w 1 = coarse steps only (a first pass that seeds the
-    /// occlusion-aware one).
+    /// occlusion-aware one, or an occlusion-aware pass `refine` follows).
     pub visibility: [f32; 4],
     /// Per view, up to 4 neighbour views (`u32::MAX` = none).
     pub neighbours: [[u32; 4]; FOREGROUND_MAX_VIEWS],

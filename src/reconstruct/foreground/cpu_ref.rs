@@ -509,7 +509,7 @@ impl Views<'_> {
             return [0.0, INVALID_SCORE];
         }
         if self.params.visibility[3] > 0.5 {
-            // A first pass that only seeds the occlusion-aware one: coarse depths.
+            // Coarse depths: a first pass that only seeds the occlusion-aware one, or a pass `refine` follows.
             return [best_depth, best_score];
         }
         let fine = 0.25 * step;

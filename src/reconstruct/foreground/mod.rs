@@ -151,7 +151,7 @@ impl Default for ForegroundSettings {
             textureless_from_hull: false,
             depth_median_tolerance_m: 0.02,
             visibility_pass: true,
-            refine_iterations: 3,
+            refine_iterations: 1,
             occlusion_tolerance_m: 0.02,
             visibility_reach_m: 0.03,
             visibility_splat_px: 1,
@@ -824,7 +824,14 @@ impl<'a> Foreground<'a> {
             report.visibility_ms = step_started.elapsed().as_secs_f64() * 1e3;
             let mut params = params;
             params.visibility[0] = 1.0;
-            params.visibility[3] = 0.0;
+            // With `refine` after it, coarse depths suffice: its random
+            // perturbations do the fine search (measured: the same F-scores,
+            // half the sweep's time).
+            params.visibility[3] = if settings.refine_iterations > 0 {
+                1.0
+            } else {
+                0.0
+            };
             results = match &gpu {
                 Some((ctx, kernels, resident)) => {
                     kernels.set_hint(ctx, resident, &hint);
