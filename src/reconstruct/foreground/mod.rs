@@ -27,7 +27,9 @@
 //! 7. `refine` (GPU): PatchMatch-style iterations over slanted planes
 //!    (depth and normal per pixel, the normal first taken from the hints):
 //!    each pixel tries its neighbours' planes and random perturbations of
-//!    its best, scored by the two best neighbours; fusion runs once more.
+//!    its best, scored by the two best neighbours; fusion runs on its
+//!    result (instead of on the second sweep's, whose depths are then
+//!    coarse).
 //!    Smooth surfaces spread from where they matched into where the sweep
 //!    was ambiguous, and the slanted windows match the bodies' curved
 //!    sides better than fronto-parallel ones.
