@@ -355,20 +355,13 @@ impl ForegroundKernels {
                     params.offsets[1] = iteration;
                     ctx.queue
                         .write_buffer(&params_buffer, 0, bytemuck::bytes_of(&params));
+                    ctx.dispatch("fg refine", &self.refine, &bind_group, groups);
+                    // The next iteration reads this one's planes.
                     let mut encoder =
                         ctx.device
                             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                                label: Some("fg refine"),
+                                label: Some("fg refine planes"),
                             });
-                    {
-                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                            label: Some("fg refine"),
-                            timestamp_writes: None,
-                        });
-                        pass.set_pipeline(&self.refine);
-                        pass.set_bind_group(0, &bind_group, &[]);
-                        pass.dispatch_workgroups(groups.0, groups.1, 1);
-                    }
                     encoder.copy_buffer_to_buffer(&planes_out, 0, &planes_buffer, 0, plane_bytes);
                     ctx.queue.submit([encoder.finish()]);
                 }
