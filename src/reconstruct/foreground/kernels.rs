@@ -40,12 +40,12 @@ pub struct Resident {
 }
 
 /// The dispatch size over the listed pixels, the uniforms with the list's
-/// length and row stride filled in, and the list uploaded.
+/// length and row stride filled in (and uploaded), and the list uploaded.
 fn list_inputs(
     ctx: &GpuContext,
     params: &ForegroundParamsGpu,
     pixels: &[u32],
-) -> ((u32, u32), wgpu::Buffer, wgpu::Buffer) {
+) -> ((u32, u32), ForegroundParamsGpu, wgpu::Buffer, wgpu::Buffer) {
     let count = pixels.len() as u32;
     let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
     let mut params = *params;
@@ -57,7 +57,7 @@ fn list_inputs(
         bytemuck::cast_slice(pixels),
         wgpu::BufferUsages::empty(),
     );
-    (groups, params_buffer, pixel_buffer)
+    (groups, params, params_buffer, pixel_buffer)
 }
 
 /// Wall time of one kernel (submit to completion), ms.
@@ -274,7 +274,7 @@ impl ForegroundKernels {
             if count == 0 {
                 return Ok((Vec::new(), 0.0));
             }
-            let (groups, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
+            let (groups, _, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
             let runs_buffer = ctx.storage_buffer(
                 "fg hull runs",
                 bytemuck::cast_slice(runs),
@@ -322,10 +322,8 @@ impl ForegroundKernels {
             if count == 0 || iterations == 0 {
                 return Ok((planes.to_vec(), results.to_vec(), 0.0));
             }
-            let (groups, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
-            let mut params = *params;
-            params.counts[1] = count;
-            params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
+            let (groups, mut params, params_buffer, pixel_buffer) =
+                list_inputs(ctx, params, pixels);
             let storage = |label: &str, bytes: &[u8]| {
                 ctx.storage_buffer(label, bytes, wgpu::BufferUsages::empty())
             };
@@ -390,7 +388,7 @@ impl ForegroundKernels {
     ) -> Result<(Vec<[f32; 4]>, Vec<[f32; 2]>, [f64; 2]), GpuError> {
         ctx.with_validation("fg hull and sweep", || {
             let count = pixels.len() as u32;
-            let (groups, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
+            let (groups, _, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
             let runs_bytes = u64::from(count) * 16;
             let result_bytes = u64::from(count) * 8;
             let runs_buffer = ctx.storage_buffer_zeroed("fg hull runs", runs_bytes);
