@@ -511,6 +511,20 @@ fn reference_window(ref_cam: Camera, p: vec3<u32>, dilation: i32) -> f32 {
     return sqrt(sq);
 }
 
+// The reference window `sweep` and `refine` match with, at `sweep.y`
+// spacing or, where too plain there, WIDE_WINDOW times wider (shading
+// across a plain kit becomes measurable); sets `window_dilation`. Returns
+// its norm as `reference_window` does (0 plain, -1 too few taps inside).
+fn matching_window(ref_cam: Camera, p: vec3<u32>) -> f32 {
+    window_dilation = params.sweep.y;
+    let norm = reference_window(ref_cam, p, i32(window_dilation));
+    if norm != 0.0 {
+        return norm;
+    }
+    window_dilation = params.sweep.y * WIDE_WINDOW;
+    return reference_window(ref_cam, p, i32(window_dilation));
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = list_index(gid);
@@ -532,14 +546,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             runs = vec4<f32>(own - params.visibility.z + params.sweep.z, own + params.visibility.z, 0.0, 0.0);
         }
     }
-    window_dilation = params.sweep.y;
-    var ref_norm = reference_window(ref_cam, p, i32(window_dilation));
-    if ref_norm == 0.0 {
-        // Too plain at this spacing: try a window WIDE_WINDOW times wider
-        // (shading across a plain kit becomes measurable).
-        window_dilation = params.sweep.y * WIDE_WINDOW;
-        ref_norm = reference_window(ref_cam, p, i32(window_dilation));
-    }
+    let ref_norm = matching_window(ref_cam, p);
     if ref_norm < 0.0 {
         return;
     }
@@ -645,12 +652,7 @@ fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
     let p = decode(pixels[i]);
     let view = p.x;
     let ref_cam = params.cams[view];
-    window_dilation = params.sweep.y;
-    var ref_norm = reference_window(ref_cam, p, i32(window_dilation));
-    if ref_norm == 0.0 {
-        window_dilation = params.sweep.y * WIDE_WINDOW;
-        ref_norm = reference_window(ref_cam, p, i32(window_dilation));
-    }
+    let ref_norm = matching_window(ref_cam, p);
     if ref_norm <= 0.0 {
         return;
     }

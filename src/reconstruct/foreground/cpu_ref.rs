@@ -457,6 +457,16 @@ impl Views<'_> {
         window
     }
 
+    /// The window `sweep` and `refine` match with: at `sweep[1]` spacing
+    /// or, where too plain there, WIDE_WINDOW times wider.
+    fn matching_window(&self, mask: &[u32], view: usize, x: u32, y: u32) -> RefWindow {
+        let window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
+        if window.norm != 0.0 {
+            return window;
+        }
+        self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW)
+    }
+
     fn sweep_pixel(&self, mask: &[u32], packed: u32, runs: [f32; 4]) -> [f32; 2] {
         if runs[1] <= runs[0] {
             return [0.0, INVALID_SCORE];
@@ -472,10 +482,7 @@ impl Views<'_> {
                 runs = [own - reach + self.params.sweep[2], own + reach, 0.0, 0.0];
             }
         }
-        let mut window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
-        if window.norm == 0.0 {
-            window = self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW);
-        }
+        let mut window = self.matching_window(mask, view, x, y);
         if window.norm < 0.0 {
             return [0.0, INVALID_SCORE];
         }
@@ -633,10 +640,7 @@ impl Views<'_> {
     ) -> ([f32; 4], f32) {
         let own = planes[i];
         let (view, y, x) = decode_pixel(packed);
-        let mut window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
-        if window.norm == 0.0 {
-            window = self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW);
-        }
+        let window = self.matching_window(mask, view, x, y);
         if window.norm <= 0.0 {
             return (own, scores[i]);
         }
