@@ -615,14 +615,33 @@ fn view_masks(
 /// Cell of the coarse carving that bounds the hull's rays, metres.
 const CARVE_CELL_M: f64 = 0.1;
 
+/// Cells of the first carving level, in fine cells per side.
+const CARVE_COARSE_FACTOR: usize = 4;
+
 /// Coarse voxel carving on the CPU: cells of `cell_m` in the ROI whose
 /// centre every view that sees it projects within the cell's footprint of
 /// its silhouette (`distance` maps, 0 inside). Returns the box around the
 /// surviving cells grown by one cell, clipped to the ROI, or `None`.
+///
+/// Two levels: cells `CARVE_COARSE_FACTOR` times larger first, then the
+/// fine cells inside the survivors only. The test is conservative (a cell
+/// survives when its footprint may touch a silhouette), so a fine cell
+/// that survives lies in a coarse cell that survived.
 #[must_use]
 pub fn carve_box(views: &[View], distance: &[u32], roi: &Roi, cell_m: f64) -> Option<Roi> {
+    carve_box_in_levels(views, distance, roi, cell_m, CARVE_COARSE_FACTOR)
+}
+
+/// [`carve_box`] with coarse cells `coarse_factor` fine cells wide (1: the
+/// fine cells alone, in effect).
+fn carve_box_in_levels(
+    views: &[View],
+    distance: &[u32],
+    roi: &Roi,
+    cell_m: f64,
+    coarse_factor: usize,
+) -> Option<Roi> {
     let counts = (roi.1 - roi.0).map(|e| (e / cell_m).ceil().max(1.0) as usize);
-    let half_diagonal_m = 0.5 * cell_m * 3f64.sqrt();
     let mut offset = 0usize;
     let offsets: Vec<usize> = views
         .iter()
@@ -632,9 +651,11 @@ pub fn carve_box(views: &[View], distance: &[u32], roi: &Roi, cell_m: f64) -> Op
             o
         })
         .collect();
-    let occupied = |i: usize, j: usize, k: usize| {
-        let centre =
-            roi.0 + nalgebra::Vector3::new(i as f64 + 0.5, j as f64 + 0.5, k as f64 + 0.5) * cell_m;
+    // Whether the cell of side `side_m` whose min corner is `corner` may
+    // hold foreground.
+    let occupied = |corner: Point3<f64>, side_m: f64| {
+        let half_diagonal_m = 0.5 * side_m * 3f64.sqrt();
+        let centre = corner + nalgebra::Vector3::repeat(0.5 * side_m);
         views.iter().zip(&offsets).all(|(view, &o)| {
             let camera = &view.camera;
             let z = (camera.cam_from_world * centre).z;
@@ -650,20 +671,38 @@ pub fn carve_box(views: &[View], distance: &[u32], roi: &Roi, cell_m: f64) -> Op
             f64::from(d) <= footprint_px + 1.0
         })
     };
-    let cells: Vec<(usize, usize, usize)> = (0..counts.z)
+    let corner_of = |cell: [usize; 3], side_m: f64| {
+        roi.0 + nalgebra::Vector3::new(cell[0] as f64, cell[1] as f64, cell[2] as f64) * side_m
+    };
+    let f = coarse_factor.max(1);
+    let coarse_m = cell_m * f as f64;
+    let coarse_counts = counts.map(|n| n.div_ceil(f));
+    let coarse: Vec<[usize; 3]> = (0..coarse_counts.z)
         .into_par_iter()
-        .flat_map_iter(|k| (0..counts.y).flat_map(move |j| (0..counts.x).map(move |i| (i, j, k))))
-        .filter(|&(i, j, k)| occupied(i, j, k))
+        .flat_map_iter(|k| {
+            (0..coarse_counts.y).flat_map(move |j| (0..coarse_counts.x).map(move |i| [i, j, k]))
+        })
+        .filter(|&cell| occupied(corner_of(cell, coarse_m), coarse_m))
         .collect();
+    let cells: Vec<[usize; 3]> = coarse
+        .par_iter()
+        .flat_map_iter(|&c| {
+            (0..f * f * f).map(move |n| {
+                [c[0] * f + n % f, c[1] * f + (n / f) % f, c[2] * f + n / (f * f)]
+            })
+        })
+        .filter(|cell| (0..3).all(|a| cell[a] < counts[a]))
+        .filter(|&cell| occupied(corner_of(cell, cell_m), cell_m))
+        .collect();
+    if cells.is_empty() {
+        return None;
+    }
     let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-    for (i, j, k) in &cells {
-        for (a, v) in [*i, *j, *k].into_iter().enumerate() {
+    for cell in &cells {
+        for (a, &v) in cell.iter().enumerate() {
             lo[a] = lo[a].min(v);
             hi[a] = hi[a].max(v);
         }
-    }
-    if cells.is_empty() {
-        return None;
     }
     let min = Point3::from(nalgebra::Vector3::from_fn(|a, _| {
         (roi.0[a] + (lo[a] as f64 - 1.0) * cell_m).max(roi.0[a])
@@ -1125,5 +1164,51 @@ mod tests {
         }
         // Far from the blob the bound still lets the hull stride.
         assert!(distance[60 * w] >= 20);
+    }
+
+    #[test]
+    fn two_level_carving_keeps_the_box_of_the_fine_carving() {
+        let rig = crate::synth::demo_rig(8, 160, 90);
+        // Each view's silhouette: a sphere of 0.35 m at (0.6, -0.4, 1.0).
+        let centre = Point3::new(0.6, -0.4, 1.0);
+        let images: Vec<Option<RgbaImage>> = rig
+            .cameras
+            .iter()
+            .map(|camera| {
+                let (w, h) = (camera.width as usize, camera.height as usize);
+                let mut rgba = vec![0u8; w * h * 4];
+                let z = (camera.cam_from_world * centre).z;
+                let radius_px = camera.fx * 0.35 / z;
+                if let Some(c) = camera.project(&centre) {
+                    for y in 0..h {
+                        for x in 0..w {
+                            if (x as f64 - c.x).hypot(y as f64 - c.y) <= radius_px {
+                                rgba[(y * w + x) * 4] = 255;
+                            }
+                        }
+                    }
+                }
+                Some(RgbaImage {
+                    width: camera.width,
+                    height: camera.height,
+                    rgba: std::sync::Arc::new(rgba),
+                })
+            })
+            .collect();
+        let packed = pack_frame_set(&rig, &images, &images).unwrap();
+        let raw: Vec<u32> = images
+            .iter()
+            .flatten()
+            .flat_map(|image| image.rgba.chunks(4).map(|p| u32::from(p[0] > 0)))
+            .collect();
+        let (_, _, distance) = masks_and_list(&packed.cameras, &raw, 1);
+        let roi = (Point3::new(-3.0, -3.0, 0.0), Point3::new(3.0, 3.0, 2.2));
+        let fine = carve_box_in_levels(&packed.views, &distance, &roi, 0.1, 1).unwrap();
+        let two_level = carve_box(&packed.views, &distance, &roi, 0.1).unwrap();
+        assert_eq!(fine, two_level);
+        for a in 0..3 {
+            assert!(fine.0[a] <= centre[a] - 0.35 && fine.1[a] >= centre[a] + 0.35);
+            assert!(fine.1[a] - fine.0[a] < 2.0, "carved to the sphere: {fine:?}");
+        }
     }
 }
