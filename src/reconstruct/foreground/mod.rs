@@ -688,7 +688,11 @@ fn carve_box_in_levels(
         .par_iter()
         .flat_map_iter(|&c| {
             (0..f * f * f).map(move |n| {
-                [c[0] * f + n % f, c[1] * f + (n / f) % f, c[2] * f + n / (f * f)]
+                [
+                    c[0] * f + n % f,
+                    c[1] * f + (n / f) % f,
+                    c[2] * f + n / (f * f),
+                ]
             })
         })
         .filter(|cell| (0..3).all(|a| cell[a] < counts[a]))
@@ -1208,7 +1212,10 @@ mod tests {
         assert_eq!(fine, two_level);
         for a in 0..3 {
             assert!(fine.0[a] <= centre[a] - 0.35 && fine.1[a] >= centre[a] + 0.35);
-            assert!(fine.1[a] - fine.0[a] < 2.0, "carved to the sphere: {fine:?}");
+            assert!(
+                fine.1[a] - fine.0[a] < 2.0,
+                "carved to the sphere: {fine:?}"
+            );
         }
     }
 }
