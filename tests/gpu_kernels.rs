@@ -318,15 +318,14 @@ fn foreground_kernels_match_cpu_reference() {
         gpu_runs.iter().filter(|r| r[1] > r[0]).count() as f64 >= 0.9 * list.len() as f64,
         "most foreground pixels have a hull run"
     );
-    let cpu_result = fg_cpu::sweep_cpu(
-        &params_cpu,
-        &packed.cameras,
-        &packed.quads,
-        &hull_mask,
-        &list,
-        &gpu_runs,
-        &[],
-    );
+    let listed = fg_cpu::ListedPixels {
+        cameras: &packed.cameras,
+        quads: &packed.quads,
+        mask: &hull_mask,
+        pixels: &list,
+        runs: &gpu_runs,
+    };
+    let cpu_result = fg_cpu::sweep_cpu(&params_cpu, &listed, &[]);
     let sweep_agree = gpu_result
         .iter()
         .zip(&cpu_result)
@@ -353,15 +352,7 @@ fn foreground_kernels_match_cpu_reference() {
     let (gpu_hinted, _) = kernels
         .sweep(&ctx, &resident, &params_hinted, &list, &gpu_runs)
         .unwrap();
-    let cpu_hinted = fg_cpu::sweep_cpu(
-        &params_hinted,
-        &packed.cameras,
-        &packed.quads,
-        &hull_mask,
-        &list,
-        &gpu_runs,
-        &hint,
-    );
+    let cpu_hinted = fg_cpu::sweep_cpu(&params_hinted, &listed, &hint);
     let hinted_agree = gpu_hinted
         .iter()
         .zip(&cpu_hinted)
@@ -410,21 +401,14 @@ fn foreground_kernels_match_cpu_reference() {
             2,
         )
         .unwrap();
-    let (mut cpu_planes, mut cpu_refined) = (planes.clone(), start.clone());
-    for iteration in 0..2 {
-        params_refine.offsets[1] = iteration;
-        (cpu_planes, cpu_refined) = fg_cpu::refine_cpu(
-            &params_refine,
-            &packed.cameras,
-            &packed.quads,
-            &hull_mask,
-            &list,
-            &gpu_runs,
-            &index,
-            &cpu_planes,
-            &cpu_refined,
-        );
-    }
+    let (cpu_planes, cpu_refined) = fg_cpu::refine_iterations_cpu(
+        &params_refine,
+        &listed,
+        &index,
+        planes.clone(),
+        start.clone(),
+        2,
+    );
     let refine_agree = (0..list.len())
         .filter(|&i| {
             let (g, c) = (gpu_planes[i], cpu_planes[i]);

@@ -567,26 +567,40 @@ pub fn hull_cpu(
     pixels.par_iter().map(|&p| v.hull_runs(mask, p)).collect()
 }
 
+/// What `sweep` and `refine` read besides their pass's own inputs: the
+/// views' cameras, the bilinear quads (as built by
+/// [`super::bilinear_quads`]), the hull's distance map (0 inside a
+/// silhouette), the listed pixels and their hull runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ListedPixels<'a> {
+    /// The views' cameras.
+    pub cameras: &'a [CameraGpu],
+    /// Bilinear quads of the frames.
+    pub quads: &'a [u32],
+    /// The hull's distance map (packed like the masks).
+    pub mask: &'a [u32],
+    /// Listed pixels (view << 24 | y << 12 | x).
+    pub pixels: &'a [u32],
+    /// Per listed pixel, its hull runs.
+    pub runs: &'a [[f32; 4]],
+}
+
 /// `sweep`: (depth, score) of each listed pixel within its hull runs;
-/// `quads` as built by [`super::bilinear_quads`], `mask` is the hull's
-/// distance map (0 inside a silhouette), `hint` the occlusion-aware pass's
-/// depths (read only when `params.visibility[0]` is 1).
+/// `hint` holds the occlusion-aware pass's depths (read only when
+/// `params.visibility[0]` is 1).
 #[must_use]
 pub fn sweep_cpu(
     params: &ForegroundParamsGpu,
-    cameras: &[CameraGpu],
-    quads: &[u32],
-    mask: &[u32],
-    pixels: &[u32],
-    runs: &[[f32; 4]],
+    listed: &ListedPixels<'_>,
     hint: &[f32],
 ) -> Vec<[f32; 2]> {
-    let mut v = views(params, cameras, quads);
+    let mut v = views(params, listed.cameras, listed.quads);
     v.hint = hint;
-    pixels
+    listed
+        .pixels
         .par_iter()
-        .zip(runs)
-        .map(|(&p, &r)| v.sweep_pixel(mask, p, r))
+        .zip(listed.runs)
+        .map(|(&p, &r)| v.sweep_pixel(listed.mask, p, r))
         .collect()
 }
 
@@ -751,31 +765,27 @@ pub fn pixel_index(cameras: &[CameraGpu], pixels: &[u32], total_pixels: usize) -
 /// `params.visibility[0]` 0): the next planes and (depth, score) of each
 /// listed pixel, from `planes` and `results` as [`initial_planes`] or the
 /// previous iteration left them.
-#[allow(clippy::too_many_arguments)]
 #[must_use]
 pub fn refine_cpu(
     params: &ForegroundParamsGpu,
-    cameras: &[CameraGpu],
-    quads: &[u32],
-    mask: &[u32],
-    pixels: &[u32],
-    runs: &[[f32; 4]],
+    listed: &ListedPixels<'_>,
     pixel_index: &[u32],
     planes: &[[f32; 4]],
     results: &[[f32; 2]],
 ) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
-    let v = views(params, cameras, quads);
+    let v = views(params, listed.cameras, listed.quads);
     let scores: Vec<f32> = results.iter().map(|r| r[1]).collect();
-    pixels
+    listed
+        .pixels
         .par_iter()
         .enumerate()
         .map(|(i, &p)| {
             let (plane, score) = v.refine_pixel(
-                mask,
+                listed.mask,
                 pixel_index,
                 planes,
                 &scores,
-                runs[i],
+                listed.runs[i],
                 i,
                 p,
                 params.offsets[1],
@@ -783,4 +793,24 @@ pub fn refine_cpu(
             (plane, [plane[0], score])
         })
         .unzip()
+}
+
+/// `iterations` of [`refine_cpu`] from `planes` and `results`, numbered
+/// from 0 as the GPU driver numbers them.
+#[must_use]
+pub fn refine_iterations_cpu(
+    params: &ForegroundParamsGpu,
+    listed: &ListedPixels<'_>,
+    pixel_index: &[u32],
+    planes: Vec<[f32; 4]>,
+    results: Vec<[f32; 2]>,
+    iterations: u32,
+) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
+    let mut params = *params;
+    let (mut planes, mut results) = (planes, results);
+    for iteration in 0..iterations {
+        params.offsets[1] = iteration;
+        (planes, results) = refine_cpu(&params, listed, pixel_index, &planes, &results);
+    }
+    (planes, results)
 }

@@ -822,19 +822,13 @@ impl<'a> Foreground<'a> {
                 let runs = cpu_ref::hull_cpu(&params, &packed.cameras, &hull_mask, &list);
                 report.hull_ms = step_started.elapsed().as_secs_f64() * 1e3;
                 let step_started = Instant::now();
-                let results = cpu_ref::sweep_cpu(
-                    &params,
-                    &packed.cameras,
-                    &packed.quads,
-                    &hull_mask,
-                    &list,
-                    &runs,
-                    &[],
-                );
+                let listed = listed_pixels(&packed, &hull_mask, &list, &runs);
+                let results = cpu_ref::sweep_cpu(&params, &listed, &[]);
                 report.sweep_ms = step_started.elapsed().as_secs_f64() * 1e3;
                 (runs, results)
             }
         };
+        let listed = listed_pixels(&packed, &hull_mask, &list, &runs);
         report.hull_pixels = runs.iter().filter(|r| r[1] > r[0]).count();
         report.matched_pixels = results
             .iter()
@@ -853,17 +847,6 @@ impl<'a> Foreground<'a> {
         let mut results = results;
         let mut hint = Vec::new();
         if settings.visibility_pass && !cloud.is_empty() {
-            let cpu_sweep = |params: &ForegroundParamsGpu, hint: &[f32]| {
-                cpu_ref::sweep_cpu(
-                    params,
-                    &packed.cameras,
-                    &packed.quads,
-                    &hull_mask,
-                    &list,
-                    &runs,
-                    hint,
-                )
-            };
             let step_started = Instant::now();
             hint = visibility_depths(&packed, &cloud, settings.visibility_splat_px);
             report.visibility_ms = step_started.elapsed().as_secs_f64() * 1e3;
@@ -886,7 +869,7 @@ impl<'a> Foreground<'a> {
                 }
                 None => {
                     let step_started = Instant::now();
-                    let results = cpu_sweep(&params, &hint);
+                    let results = cpu_ref::sweep_cpu(&params, &listed, &hint);
                     report.sweep2_ms = step_started.elapsed().as_secs_f64() * 1e3;
                     results
                 }
@@ -926,21 +909,14 @@ impl<'a> Foreground<'a> {
                 }
                 None => {
                     let step_started = Instant::now();
-                    let (mut planes, mut refined) = (planes, start);
-                    for iteration in 0..settings.refine_iterations {
-                        params.offsets[1] = iteration;
-                        (planes, refined) = cpu_ref::refine_cpu(
-                            &params,
-                            &packed.cameras,
-                            &packed.quads,
-                            &hull_mask,
-                            &list,
-                            &runs,
-                            &index,
-                            &planes,
-                            &refined,
-                        );
-                    }
+                    let (_, refined) = cpu_ref::refine_iterations_cpu(
+                        &params,
+                        &listed,
+                        &index,
+                        planes,
+                        start,
+                        settings.refine_iterations,
+                    );
                     report.refine_ms = step_started.elapsed().as_secs_f64() * 1e3;
                     refined
                 }
@@ -972,6 +948,22 @@ impl<'a> Foreground<'a> {
             view_rig_indices: packed.views.iter().map(|v| v.rig_index).collect(),
             depth_maps: maps,
         })
+    }
+}
+
+/// The inputs `sweep` and `refine` share, for the CPU twins.
+fn listed_pixels<'a>(
+    packed: &'a PackedFrameSet,
+    hull_mask: &'a [u32],
+    list: &'a [u32],
+    runs: &'a [[f32; 4]],
+) -> cpu_ref::ListedPixels<'a> {
+    cpu_ref::ListedPixels {
+        cameras: &packed.cameras,
+        quads: &packed.quads,
+        mask: hull_mask,
+        pixels: list,
+        runs,
     }
 }
 
