@@ -253,6 +253,23 @@ fn view_dependent_renderer_gpu_matches_cpu_reference() {
     }
 }
 
+/// Asserts that `agree` holds for at least `share` of the (GPU, CPU) pairs.
+fn assert_pairs_agree<T>(
+    what: &str,
+    gpu: &[T],
+    cpu: &[T],
+    share: f64,
+    agree: impl Fn(&T, &T) -> bool,
+) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+    let agreeing = gpu.iter().zip(cpu).filter(|(g, c)| agree(g, c)).count();
+    assert!(
+        agreeing as f64 >= share * gpu.len() as f64,
+        "{what} agrees on {agreeing}/{}",
+        gpu.len()
+    );
+}
+
 #[test]
 fn foreground_kernels_match_cpu_reference() {
     use timeslice::reconstruct::foreground::{
@@ -304,16 +321,9 @@ fn foreground_kernels_match_cpu_reference() {
     params_cpu.counts[1] = list.len() as u32;
     let cpu_runs = fg_cpu::hull_cpu(&params_cpu, &packed.cameras, &hull_mask, &list);
     let close = |a: f32, b: f32, tol: f32| (a - b).abs() <= tol.max(1e-4 * b.abs());
-    let runs_agree = gpu_runs
-        .iter()
-        .zip(&cpu_runs)
-        .filter(|(g, c)| (0..4).all(|k| close(g[k], c[k], 1e-3)))
-        .count();
-    assert!(
-        runs_agree as f64 >= 0.99 * list.len() as f64,
-        "hull runs agree on {runs_agree}/{}",
-        list.len()
-    );
+    assert_pairs_agree("hull runs", &gpu_runs, &cpu_runs, 0.99, |g, c| {
+        (0..4).all(|k| close(g[k], c[k], 1e-3))
+    });
     assert!(
         gpu_runs.iter().filter(|r| r[1] > r[0]).count() as f64 >= 0.9 * list.len() as f64,
         "most foreground pixels have a hull run"
@@ -326,16 +336,9 @@ fn foreground_kernels_match_cpu_reference() {
         runs: &gpu_runs,
     };
     let cpu_result = fg_cpu::sweep_cpu(&params_cpu, &listed, &[]);
-    let sweep_agree = gpu_result
-        .iter()
-        .zip(&cpu_result)
-        .filter(|(g, c)| close(g[0], c[0], 2e-3) && (g[1] - c[1]).abs() <= 0.01)
-        .count();
-    assert!(
-        sweep_agree as f64 >= 0.98 * list.len() as f64,
-        "sweep agrees on {sweep_agree}/{}",
-        list.len()
-    );
+    let results_close =
+        |g: &[f32; 2], c: &[f32; 2]| close(g[0], c[0], 2e-3) && (g[1] - c[1]).abs() <= 0.01;
+    assert_pairs_agree("sweep", &gpu_result, &cpu_result, 0.98, results_close);
 
     // The occlusion-aware pass, with the first pass's depths as hints: the
     // same tolerances. It must also change the result (neighbours dropped,
@@ -353,15 +356,12 @@ fn foreground_kernels_match_cpu_reference() {
         .sweep(&ctx, &resident, &params_hinted, &list, &gpu_runs)
         .unwrap();
     let cpu_hinted = fg_cpu::sweep_cpu(&params_hinted, &listed, &hint);
-    let hinted_agree = gpu_hinted
-        .iter()
-        .zip(&cpu_hinted)
-        .filter(|(g, c)| close(g[0], c[0], 2e-3) && (g[1] - c[1]).abs() <= 0.01)
-        .count();
-    assert!(
-        hinted_agree as f64 >= 0.98 * list.len() as f64,
-        "occlusion-aware sweep agrees on {hinted_agree}/{}",
-        list.len()
+    assert_pairs_agree(
+        "occlusion-aware sweep",
+        &gpu_hinted,
+        &cpu_hinted,
+        0.98,
+        results_close,
     );
     let changed = cpu_hinted
         .iter()
@@ -409,20 +409,13 @@ fn foreground_kernels_match_cpu_reference() {
         start.clone(),
         2,
     );
-    let refine_agree = (0..list.len())
-        .filter(|&i| {
-            let (g, c) = (gpu_planes[i], cpu_planes[i]);
-            close(g[0], c[0], 2e-3)
-                && (1..4).all(|k| (g[k] - c[k]).abs() <= 0.01)
-                && close(gpu_refined[i][0], cpu_refined[i][0], 2e-3)
-                && (gpu_refined[i][1] - cpu_refined[i][1]).abs() <= 0.01
-        })
-        .count();
-    assert!(
-        refine_agree as f64 >= 0.97 * list.len() as f64,
-        "refine agrees on {refine_agree}/{}",
-        list.len()
-    );
+    let gpu_pairs: Vec<_> = gpu_planes.iter().zip(&gpu_refined).collect();
+    let cpu_pairs: Vec<_> = cpu_planes.iter().zip(&cpu_refined).collect();
+    assert_pairs_agree("refine", &gpu_pairs, &cpu_pairs, 0.97, |g, c| {
+        close(g.0[0], c.0[0], 2e-3)
+            && (1..4).all(|k| (g.0[k] - c.0[k]).abs() <= 0.01)
+            && results_close(g.1, c.1)
+    });
     let moved = cpu_refined
         .iter()
         .zip(&start)
