@@ -99,6 +99,12 @@ struct Params {
 // `refine`: per pixel of every view (packed like `mask`), its index in
 // the list, NO_VIEW when not listed.
 @group(0) @binding(11) var<storage, read> pixel_index: array<u32>;
+// `refine`: per listed pixel, its plane before the previous iteration (all
+// zero before the first). A neighbour whose plane equals it did not change
+// in the previous iteration, where this pixel already tried that plane
+// against a best no better than its current one: trying it again cannot
+// win (scores only rise), so it is skipped.
+@group(0) @binding(12) var<storage, read> planes_before: array<vec4<f32>>;
 
 const NO_VIEW: u32 = 0xffffffffu;
 const INVALID_SCORE: f32 = -1.0;
@@ -674,7 +680,7 @@ fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
             continue;
         }
         let plane = planes[j];
-        if plane.x <= 0.0 {
+        if plane.x <= 0.0 || all(plane == planes_before[j]) {
             continue;
         }
         let n = plane.yzw;

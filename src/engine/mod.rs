@@ -247,14 +247,19 @@ pub fn venue_and_foreground(
     Ok((venue, foreground))
 }
 
-/// Foreground settings that follow the reconstruction's volume and backend.
+/// Foreground settings that follow the reconstruction's volume, backend
+/// and `refine` iterations.
 fn foreground_settings(
     settings: &ReconstructSettings,
 ) -> crate::reconstruct::foreground::ForegroundSettings {
+    let defaults = crate::reconstruct::foreground::ForegroundSettings::default();
     crate::reconstruct::foreground::ForegroundSettings {
         roi: settings.roi,
         backend: settings.backend,
-        ..Default::default()
+        refine_iterations: settings
+            .foreground_refine_iterations
+            .unwrap_or(defaults.refine_iterations),
+        ..defaults
     }
 }
 

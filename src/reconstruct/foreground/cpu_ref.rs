@@ -645,7 +645,7 @@ impl Views<'_> {
         &self,
         mask: &[u32],
         pixel_index: &[u32],
-        planes: &[[f32; 4]],
+        [planes, planes_before]: [&[[f32; 4]]; 2],
         scores: &[f32],
         runs: [f32; 4],
         i: usize,
@@ -680,7 +680,8 @@ impl Views<'_> {
                 continue;
             }
             let plane = planes[j as usize];
-            if plane[0] <= 0.0 {
+            // Unchanged in the previous iteration: tried there already.
+            if plane[0] <= 0.0 || plane == planes_before[j as usize] {
                 continue;
             }
             let n = Vec3::new(plane[1], plane[2], plane[3]);
@@ -764,13 +765,15 @@ pub fn pixel_index(cameras: &[CameraGpu], pixels: &[u32], total_pixels: usize) -
 /// `refine`, one iteration (`params.offsets[1]` its index,
 /// `params.visibility[0]` 0): the next planes and (depth, score) of each
 /// listed pixel, from `planes` and `results` as [`initial_planes`] or the
-/// previous iteration left them.
+/// previous iteration left them. `planes_before` are the planes the
+/// previous iteration started from (all zero before the first): a
+/// neighbour's plane equal to it is not tried again.
 #[must_use]
 pub fn refine_cpu(
     params: &ForegroundParamsGpu,
     listed: &ListedPixels<'_>,
     pixel_index: &[u32],
-    planes: &[[f32; 4]],
+    [planes, planes_before]: [&[[f32; 4]]; 2],
     results: &[[f32; 2]],
 ) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
     let v = views(params, listed.cameras, listed.quads);
@@ -783,7 +786,7 @@ pub fn refine_cpu(
             let (plane, score) = v.refine_pixel(
                 listed.mask,
                 pixel_index,
-                planes,
+                [planes, planes_before],
                 &scores,
                 listed.runs[i],
                 i,
@@ -808,9 +811,18 @@ pub fn refine_iterations_cpu(
 ) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
     let mut params = *params;
     let (mut planes, mut results) = (planes, results);
+    let mut planes_before = vec![[0.0; 4]; planes.len()];
     for iteration in 0..iterations {
         params.offsets[1] = iteration;
-        (planes, results) = refine_cpu(&params, listed, pixel_index, &planes, &results);
+        let (next_planes, next_results) = refine_cpu(
+            &params,
+            listed,
+            pixel_index,
+            [&planes, &planes_before],
+            &results,
+        );
+        planes_before = std::mem::replace(&mut planes, next_planes);
+        results = next_results;
     }
     (planes, results)
 }

@@ -92,6 +92,7 @@ impl ForegroundKernels {
                 Access::ReadOnly,
                 Access::ReadWrite,
                 Access::ReadOnly,
+                Access::ReadOnly,
             ],
         );
         Self {
@@ -155,18 +156,19 @@ impl ForegroundKernels {
                 &resident.empty_read,
                 &resident.empty_write,
                 &resident.empty_read,
+                &resident.empty_read,
             ],
         )
     }
 
     /// Binds the resident frame set with `[params, pixels, runs, result]`
-    /// and `refine`'s `[planes, planes_out, pixel_index]`.
+    /// and `refine`'s `[planes, planes_out, pixel_index, planes_before]`.
     fn bind_refine(
         &self,
         ctx: &GpuContext,
         resident: &Resident,
         [params, pixels, runs, result]: [&wgpu::Buffer; 4],
-        [planes, planes_out, pixel_index]: [&wgpu::Buffer; 3],
+        [planes, planes_out, pixel_index, planes_before]: [&wgpu::Buffer; 4],
     ) -> wgpu::BindGroup {
         bind_buffers(
             &ctx.device,
@@ -185,6 +187,7 @@ impl ForegroundKernels {
                 planes,
                 planes_out,
                 pixel_index,
+                planes_before,
             ],
         )
     }
@@ -341,12 +344,14 @@ impl ForegroundKernels {
                 wgpu::BufferUsages::COPY_SRC,
             );
             let planes_out = ctx.storage_buffer_zeroed("fg planes out", plane_bytes);
+            // Zero: no plane is "unchanged" in the first iteration.
+            let planes_before = ctx.storage_buffer_zeroed("fg planes before", plane_bytes);
             let index_buffer = storage("fg pixel index", bytemuck::cast_slice(pixel_index));
             let bind_group = self.bind_refine(
                 ctx,
                 resident,
                 [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
-                [&planes_buffer, &planes_out, &index_buffer],
+                [&planes_buffer, &planes_out, &index_buffer, &planes_before],
             );
             let ms = timed(ctx, || {
                 for iteration in 0..iterations {
@@ -354,12 +359,20 @@ impl ForegroundKernels {
                     ctx.queue
                         .write_buffer(&params_buffer, 0, bytemuck::bytes_of(&params));
                     ctx.dispatch("fg refine", &self.refine, &bind_group, groups);
-                    // The next iteration reads this one's planes.
+                    // The next iteration reads this one's planes, and the
+                    // planes this one started from.
                     let mut encoder =
                         ctx.device
                             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                                 label: Some("fg refine planes"),
                             });
+                    encoder.copy_buffer_to_buffer(
+                        &planes_buffer,
+                        0,
+                        &planes_before,
+                        0,
+                        plane_bytes,
+                    );
                     encoder.copy_buffer_to_buffer(&planes_out, 0, &planes_buffer, 0, plane_bytes);
                     ctx.queue.submit([encoder.finish()]);
                 }
