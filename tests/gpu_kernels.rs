@@ -273,7 +273,7 @@ fn assert_pairs_agree<T>(
 #[test]
 fn foreground_kernels_match_cpu_reference() {
     use timeslice::reconstruct::foreground::{
-        ForegroundKernels, ForegroundSettings, cpu_ref as fg_cpu, foreground_params,
+        ForegroundKernels, ForegroundSettings, cpu_ref as fg_cpu, foreground_params, hull_bounds,
         masks_and_list, pack_frame_set,
     };
     let ctx = common::gpu();
@@ -312,14 +312,20 @@ fn foreground_kernels_match_cpu_reference() {
     // hull and sweep on the same list: runs within 1 mm (or 1e-4 relative)
     // on 99% of pixels; the sweep, given the GPU's runs, within 2 mm and
     // 0.01 of score on 98% (ties between near-equal NCC peaks may differ).
+    // Both read the carving's depth bounds per ray.
     let (_, list, hull_mask) = masks_and_list(&packed.cameras, &cpu_mask, 1);
     kernels.set_mask(&ctx, &resident, &hull_mask);
+    let (_, bounds) = hull_bounds(&packed, &hull_mask, &Scene::roi(), &list);
+    assert!(
+        bounds.iter().filter(|b| b[3] == 1.0 && b[0] < b[1]).count() * 10 >= list.len() * 9,
+        "most rays are bounded"
+    );
     let (gpu_runs, gpu_result, _) = kernels
-        .hull_and_sweep(&ctx, &resident, &params, &list)
+        .hull_and_sweep(&ctx, &resident, &params, &list, &bounds)
         .unwrap();
     let mut params_cpu = params;
     params_cpu.counts[1] = list.len() as u32;
-    let cpu_runs = fg_cpu::hull_cpu(&params_cpu, &packed.cameras, &hull_mask, &list);
+    let cpu_runs = fg_cpu::hull_cpu(&params_cpu, &packed.cameras, &hull_mask, &list, &bounds);
     let close = |a: f32, b: f32, tol: f32| (a - b).abs() <= tol.max(1e-4 * b.abs());
     assert_pairs_agree("hull runs", &gpu_runs, &cpu_runs, 0.99, |g, c| {
         (0..4).all(|k| close(g[k], c[k], 1e-3))

@@ -86,6 +86,8 @@ struct Params {
 // Listed pixels: view << 24 | y << 12 | x.
 @group(0) @binding(5) var<storage, read> pixels: array<u32>;
 // Per listed pixel: first run (near, far), second run (near, far); 0 = none.
+// `hull` reads it first: (near, far, 0, 1), the z-depths (m) the coarse
+// carving allows the ray (near > far: none), or all zero: no bound.
 @group(0) @binding(6) var<storage, read_write> hull_runs: array<vec4<f32>>;
 // Per listed pixel: depth (m, 0 = none), score.
 @group(0) @binding(7) var<storage, read_write> result: array<vec2<f32>>;
@@ -258,7 +260,12 @@ fn hull(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cam = params.cams[p.x];
     let origin = centre_in_world(cam);
     let dir = world_from_cam_dir(cam, ray_in_cam(cam, vec2<f32>(f32(p.z), f32(p.y))));
-    let span = roi_segment(origin, dir);
+    var span = roi_segment(origin, dir);
+    // On entry: the carving's depth bounds of this ray (w = 1) or none.
+    let bounds = hull_runs[i];
+    if bounds.w > 0.5 {
+        span = vec2<f32>(max(span.x, bounds.x), min(span.y, bounds.y));
+    }
     var runs = vec4<f32>(0.0);
     if span.y <= span.x {
         hull_runs[i] = runs;

@@ -190,12 +190,15 @@ impl Views<'_> {
         (t_near, t_far)
     }
 
-    fn hull_runs(&self, mask: &[u32], packed: u32) -> [f32; 4] {
+    fn hull_runs(&self, mask: &[u32], packed: u32, bounds: [f32; 4]) -> [f32; 4] {
         let (view, y, x) = decode_pixel(packed);
         let cam = &self.cams[view];
         let origin = cam.centre_in_world();
         let dir = cam.world_from_cam_dir(cam.ray_in_cam(Vec2::new(x as f32, y as f32)));
-        let (near, far) = self.roi_segment(origin, dir);
+        let (mut near, mut far) = self.roi_segment(origin, dir);
+        if bounds[3] > 0.5 {
+            (near, far) = (near.max(bounds[0]), far.min(bounds[1]));
+        }
         let mut runs = [0.0f32; 4];
         if far <= near {
             return runs;
@@ -555,16 +558,22 @@ fn views<'a>(
     }
 }
 
-/// `hull`: the first two visual-hull runs (near, far) of each listed pixel.
+/// `hull`: the first two visual-hull runs (near, far) of each listed
+/// pixel, searched within its `bounds` (as `hull` reads them).
 #[must_use]
 pub fn hull_cpu(
     params: &ForegroundParamsGpu,
     cameras: &[CameraGpu],
     mask: &[u32],
     pixels: &[u32],
+    bounds: &[[f32; 4]],
 ) -> Vec<[f32; 4]> {
     let v = views(params, cameras, &[]);
-    pixels.par_iter().map(|&p| v.hull_runs(mask, p)).collect()
+    pixels
+        .par_iter()
+        .zip(bounds)
+        .map(|(&p, &b)| v.hull_runs(mask, p, b))
+        .collect()
 }
 
 /// What `sweep` and `refine` read besides their pass's own inputs: the

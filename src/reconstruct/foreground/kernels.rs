@@ -387,7 +387,9 @@ impl ForegroundKernels {
 
     /// Runs `hull` then `sweep` over the listed pixels; returns the hull
     /// runs, the (depth, score) results and both kernel times in ms.
-    /// `params.counts` y and z are filled in here.
+    /// `params.counts` y and z are filled in here. `bounds`: per listed
+    /// pixel, the depth range the carving allows its ray
+    /// ([`super::hull_depth_bounds`]; all zero: none).
     ///
     /// # Errors
     /// GPU validation or readback errors.
@@ -398,13 +400,19 @@ impl ForegroundKernels {
         resident: &Resident,
         params: &ForegroundParamsGpu,
         pixels: &[u32],
+        bounds: &[[f32; 4]],
     ) -> Result<(Vec<[f32; 4]>, Vec<[f32; 2]>, [f64; 2]), GpuError> {
         ctx.with_validation("fg hull and sweep", || {
             let count = pixels.len() as u32;
             let (groups, _, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
             let runs_bytes = u64::from(count) * 16;
             let result_bytes = u64::from(count) * 8;
-            let runs_buffer = ctx.storage_buffer_zeroed("fg hull runs", runs_bytes);
+            // `hull` reads each pixel's bounds from its runs first.
+            let runs_buffer = ctx.storage_buffer(
+                "fg hull runs",
+                bytemuck::cast_slice(bounds),
+                wgpu::BufferUsages::COPY_SRC,
+            );
             let result_buffer = ctx.storage_buffer_zeroed("fg result", result_bytes);
             let bind_group = self.bind(
                 ctx,

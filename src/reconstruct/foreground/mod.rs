@@ -390,7 +390,12 @@ pub fn foreground_params(
             roi.0.z as f32,
             settings.hull_step_m,
         ],
-        roi_max: [roi.1.x as f32, roi.1.y as f32, roi.1.z as f32, 0.1],
+        roi_max: [
+            roi.1.x as f32,
+            roi.1.y as f32,
+            roi.1.z as f32,
+            HULL_NEAR_M as f32,
+        ],
         segment: [
             settings.max_chroma_distortion,
             settings.min_brightness_ratio,
@@ -615,32 +620,38 @@ fn view_masks(
 /// Cell of the coarse carving that bounds the hull's rays, metres.
 const CARVE_CELL_M: f64 = 0.1;
 
+/// Nearest z-depth (m) the hull searches along a ray.
+const HULL_NEAR_M: f64 = 0.1;
+
+/// Views that must (possibly) see a carving cell: a point fewer views see
+/// cannot be matched, so its hull is not searched.
+const MIN_VIEWS_SEEING_CELL: usize = 3;
+
+/// How far each carving cell is grown on every side, in cells, before its
+/// depth range bounds the hull's rays (the carving's test is conservative
+/// only to about a pixel).
+const HULL_BOUND_GROWTH: f64 = 0.5;
+
 /// Cells of the first carving level, in fine cells per side.
 const CARVE_COARSE_FACTOR: usize = 4;
 
-/// Coarse voxel carving on the CPU: cells of `cell_m` in the ROI whose
-/// centre every view that sees it projects within the cell's footprint of
-/// its silhouette (`distance` maps, 0 inside). Returns the box around the
-/// surviving cells grown by one cell, clipped to the ROI, or `None`.
+/// Coarse voxel carving on the CPU: the cells of `cell_m` in the ROI
+/// (indices from its min corner) that at least `MIN_VIEWS_SEEING_CELL`
+/// views may see and whose centre every view that sees it projects within
+/// the cell's footprint of its silhouette (`distance` maps, 0 inside).
 ///
-/// Two levels: cells `CARVE_COARSE_FACTOR` times larger first, then the
-/// fine cells inside the survivors only. The test is conservative (a cell
-/// survives when its footprint may touch a silhouette), so a fine cell
-/// that survives lies in a coarse cell that survived.
-#[must_use]
-pub fn carve_box(views: &[View], distance: &[u32], roi: &Roi, cell_m: f64) -> Option<Roi> {
-    carve_box_in_levels(views, distance, roi, cell_m, CARVE_COARSE_FACTOR)
-}
-
-/// [`carve_box`] with coarse cells `coarse_factor` fine cells wide (1: the
-/// fine cells alone, in effect).
-fn carve_box_in_levels(
+/// Two levels: cells `coarse_factor` times larger first, then the fine
+/// cells inside the survivors only (1: the fine cells alone, in effect).
+/// The test is conservative (a cell survives when its footprint may touch
+/// a silhouette), so a fine cell that survives lies in a coarse cell that
+/// survived.
+fn carve_cells(
     views: &[View],
     distance: &[u32],
     roi: &Roi,
     cell_m: f64,
     coarse_factor: usize,
-) -> Option<Roi> {
+) -> Vec<[usize; 3]> {
     let counts = (roi.1 - roi.0).map(|e| (e / cell_m).ceil().max(1.0) as usize);
     let mut offset = 0usize;
     let offsets: Vec<usize> = views
@@ -652,28 +663,45 @@ fn carve_box_in_levels(
         })
         .collect();
     // Whether the cell of side `side_m` whose min corner is `corner` may
-    // hold foreground.
+    // hold foreground that can be matched: at least two views may see it,
+    // and none sees it outside its silhouette.
     let occupied = |corner: Point3<f64>, side_m: f64| {
         let half_diagonal_m = 0.5 * side_m * 3f64.sqrt();
         let centre = corner + nalgebra::Vector3::repeat(0.5 * side_m);
-        views.iter().zip(&offsets).all(|(view, &o)| {
+        let mut seen_by = 0usize;
+        for (view, &o) in views.iter().zip(&offsets) {
             let camera = &view.camera;
             let z = (camera.cam_from_world * centre).z;
-            let Some(p) = camera.project(&centre).filter(|_| z > half_diagonal_m) else {
-                return true;
-            };
-            let (x, y) = (p.x.round(), p.y.round());
-            if x < 0.0 || y < 0.0 || x >= f64::from(camera.width) || y >= f64::from(camera.height) {
-                return true;
+            if z <= -half_diagonal_m {
+                continue;
             }
+            let Some(p) = camera.project(&centre).filter(|_| z > half_diagonal_m) else {
+                // Around the camera's centre plane: it may see the cell.
+                seen_by += 1;
+                continue;
+            };
             let footprint_px = camera.fx * half_diagonal_m / (z - half_diagonal_m);
+            let (x, y) = (p.x.round(), p.y.round());
+            let (w, h) = (f64::from(camera.width), f64::from(camera.height));
+            if x < -footprint_px - 1.0
+                || y < -footprint_px - 1.0
+                || x >= w + footprint_px + 1.0
+                || y >= h + footprint_px + 1.0
+            {
+                continue;
+            }
+            seen_by += 1;
+            if x < 0.0 || y < 0.0 || x >= w || y >= h {
+                continue;
+            }
             let d = distance[o + y as usize * camera.width as usize + x as usize];
-            f64::from(d) <= footprint_px + 1.0
-        })
+            if f64::from(d) > footprint_px + 1.0 {
+                return false;
+            }
+        }
+        seen_by >= MIN_VIEWS_SEEING_CELL
     };
-    let corner_of = |cell: [usize; 3], side_m: f64| {
-        roi.0 + nalgebra::Vector3::new(cell[0] as f64, cell[1] as f64, cell[2] as f64) * side_m
-    };
+    let corner_of = |cell: [usize; 3], side_m: f64| cell_corner(roi, cell, side_m);
     let f = coarse_factor.max(1);
     let coarse_m = cell_m * f as f64;
     let coarse_counts = counts.map(|n| n.div_ceil(f));
@@ -684,7 +712,7 @@ fn carve_box_in_levels(
         })
         .filter(|&cell| occupied(corner_of(cell, coarse_m), coarse_m))
         .collect();
-    let cells: Vec<[usize; 3]> = coarse
+    coarse
         .par_iter()
         .flat_map_iter(|&c| {
             (0..f * f * f).map(move |n| {
@@ -697,12 +725,21 @@ fn carve_box_in_levels(
         })
         .filter(|cell| (0..3).all(|a| cell[a] < counts[a]))
         .filter(|&cell| occupied(corner_of(cell, cell_m), cell_m))
-        .collect();
+        .collect()
+}
+
+/// Min corner of cell `cell` (`side_m` wide, indexed from the ROI's min).
+fn cell_corner(roi: &Roi, cell: [usize; 3], side_m: f64) -> Point3<f64> {
+    roi.0 + nalgebra::Vector3::new(cell[0] as f64, cell[1] as f64, cell[2] as f64) * side_m
+}
+
+/// The box around `cells` grown by one cell, clipped to the ROI.
+fn box_of_cells(cells: &[[usize; 3]], roi: &Roi, cell_m: f64) -> Option<Roi> {
     if cells.is_empty() {
         return None;
     }
     let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
-    for cell in &cells {
+    for cell in cells {
         for (a, &v) in cell.iter().enumerate() {
             lo[a] = lo[a].min(v);
             hi[a] = hi[a].max(v);
@@ -712,9 +749,146 @@ fn carve_box_in_levels(
         (roi.0[a] + (lo[a] as f64 - 1.0) * cell_m).max(roi.0[a])
     }));
     let max = Point3::from(nalgebra::Vector3::from_fn(|a, _| {
-        (roi.0[a] + (hi[a] as f64 + 2.0) * cell_m).min(roi.1[a])
+        (roi.1[a]).min(roi.0[a] + (hi[a] as f64 + 2.0) * cell_m)
     }));
     Some((min, max))
+}
+
+/// The coarse carving of `roi` against the hull's distance maps: the box
+/// around the surviving cells grown by one cell, clipped to the ROI
+/// (`None`: nothing survives)
+/// and, per listed pixel, its ray's depth bounds ([`hull_depth_bounds`]),
+/// which `hull` reads.
+#[must_use]
+pub fn hull_bounds(
+    packed: &PackedFrameSet,
+    distance: &[u32],
+    roi: &Roi,
+    pixels: &[u32],
+) -> (Option<Roi>, Vec<[f32; 4]>) {
+    let cells = carve_cells(
+        &packed.views,
+        distance,
+        roi,
+        CARVE_CELL_M,
+        CARVE_COARSE_FACTOR,
+    );
+    let bounds = hull_depth_bounds(
+        &packed.views,
+        &packed.cameras,
+        &cells,
+        roi,
+        CARVE_CELL_M,
+        pixels,
+    );
+    (box_of_cells(&cells, roi, CARVE_CELL_M), bounds)
+}
+
+/// Per listed pixel, the z-depth range (m) its ray may meet the hull in,
+/// from the carving's surviving `cells`: each cell grown by
+/// `HULL_BOUND_GROWTH` cells on every side is projected into every view, and each pixel its bounding rectangle
+/// covers gets the cube's depth range (of its part at depths the hull
+/// searches, >= `HULL_NEAR_M`). `[near, far, 0, 1]`; near > far where no
+/// cube covers the pixel (its hull is empty).
+#[must_use]
+pub fn hull_depth_bounds(
+    views: &[View],
+    cameras: &[CameraGpu],
+    cells: &[[usize; 3]],
+    roi: &Roi,
+    cell_m: f64,
+    pixels: &[u32],
+) -> Vec<[f32; 4]> {
+    let per_view: Vec<(Vec<f32>, Vec<f32>)> = views
+        .par_iter()
+        .map(|view| {
+            let camera = &view.camera;
+            let (w, h) = (camera.width as usize, camera.height as usize);
+            let mut near = vec![f32::INFINITY; w * h];
+            let mut far = vec![0.0f32; w * h];
+            for &cell in cells {
+                let corner = cell_corner(roi, cell, cell_m)
+                    - nalgebra::Vector3::repeat(HULL_BOUND_GROWTH * cell_m);
+                let corners_in_cam: Vec<nalgebra::Vector3<f64>> = (0..8u8)
+                    .map(|n| {
+                        let offset = nalgebra::Vector3::new(
+                            f64::from(n & 1),
+                            f64::from((n >> 1) & 1),
+                            f64::from(n >> 2),
+                        ) * ((1.0 + 2.0 * HULL_BOUND_GROWTH) * cell_m);
+                        (camera.cam_from_world * (corner + offset)).coords
+                    })
+                    .collect();
+                // The cube's part the rays can reach (z >= HULL_NEAR_M):
+                // its corners there and its edges' crossings of that plane.
+                let mut reachable: Vec<nalgebra::Vector3<f64>> = corners_in_cam
+                    .iter()
+                    .filter(|c| c.z >= HULL_NEAR_M)
+                    .copied()
+                    .collect();
+                for a in 0..8usize {
+                    for bit in [1usize, 2, 4] {
+                        let b = a | bit;
+                        let (ca, cb) = (corners_in_cam[a], corners_in_cam[b]);
+                        if b != a && (ca.z < HULL_NEAR_M) != (cb.z < HULL_NEAR_M) {
+                            let f = (HULL_NEAR_M - ca.z) / (cb.z - ca.z);
+                            reachable.push(ca + (cb - ca) * f);
+                        }
+                    }
+                }
+                if reachable.is_empty() {
+                    continue;
+                }
+                let (mut u, mut v) = (
+                    (f64::INFINITY, f64::NEG_INFINITY),
+                    (f64::INFINITY, f64::NEG_INFINITY),
+                );
+                let (mut z_min, mut z_max) = (f64::INFINITY, 0.0f64);
+                for point_in_cam in &reachable {
+                    let z = point_in_cam.z.max(HULL_NEAR_M);
+                    let (px, py) = (
+                        camera.fx * point_in_cam.x / z + camera.cx,
+                        camera.fy * point_in_cam.y / z + camera.cy,
+                    );
+                    u = (u.0.min(px), u.1.max(px));
+                    v = (v.0.min(py), v.1.max(py));
+                    z_min = z_min.min(z);
+                    z_max = z_max.max(z);
+                }
+                if u.0 > w as f64 || v.0 > h as f64 {
+                    continue;
+                }
+                let x0 = u.0.floor().max(0.0) as usize;
+                let y0 = v.0.floor().max(0.0) as usize;
+                let x1 = u.1.ceil().min(w as f64 - 1.0);
+                let y1 = v.1.ceil().min(h as f64 - 1.0);
+                if x1 < 0.0 || y1 < 0.0 {
+                    continue;
+                }
+                for y in y0..=y1 as usize {
+                    for x in x0..=x1 as usize {
+                        let i = y * w + x;
+                        near[i] = near[i].min(z_min as f32);
+                        far[i] = far[i].max(z_max as f32);
+                    }
+                }
+            }
+            (near, far)
+        })
+        .collect();
+    pixels
+        .iter()
+        .map(|&p| {
+            let (view, y, x) = decode_pixel(p);
+            let (near, far) = &per_view[view];
+            let i = y as usize * cameras[view].size[0] as usize + x as usize;
+            if near[i].is_finite() {
+                [near[i], far[i], 0.0, 1.0]
+            } else {
+                [1.0, 0.0, 0.0, 1.0]
+            }
+        })
+        .collect()
 }
 
 /// Foreground reconstructor: compiled kernels, reused across frame sets.
@@ -798,8 +972,9 @@ impl<'a> Foreground<'a> {
             kernels.set_mask(ctx, resident, &hull_mask);
         }
         report.foreground_pixels = list.len();
-        // The hull marches only through the box the coarse carving leaves.
-        let carved = carve_box(&packed.views, &hull_mask, &roi, CARVE_CELL_M);
+        // The hull marches only through the box the coarse carving leaves,
+        // and along each ray only through the depths its cells allow.
+        let (carved, bounds) = hull_bounds(&packed, &hull_mask, &roi, &list);
         report.carved_box = carved.map(|b| [[b.0.x, b.0.y, b.0.z], [b.1.x, b.1.y, b.1.z]]);
         let list = if let Some(b) = carved {
             params.roi_min[..3].copy_from_slice(&[b.0.x as f32, b.0.y as f32, b.0.z as f32]);
@@ -812,14 +987,14 @@ impl<'a> Foreground<'a> {
         let (runs, results) = match &gpu {
             Some((ctx, kernels, resident)) => {
                 let (runs, results, times) =
-                    kernels.hull_and_sweep(ctx, resident, &params, &list)?;
+                    kernels.hull_and_sweep(ctx, resident, &params, &list, &bounds)?;
                 report.hull_ms = times[0];
                 report.sweep_ms = times[1];
                 (runs, results)
             }
             None => {
                 let step_started = Instant::now();
-                let runs = cpu_ref::hull_cpu(&params, &packed.cameras, &hull_mask, &list);
+                let runs = cpu_ref::hull_cpu(&params, &packed.cameras, &hull_mask, &list, &bounds);
                 report.hull_ms = step_started.elapsed().as_secs_f64() * 1e3;
                 let step_started = Instant::now();
                 let listed = listed_pixels(&packed, &hull_mask, &list, &runs);
@@ -1162,11 +1337,12 @@ mod tests {
         assert!(distance[60 * w] >= 20);
     }
 
-    #[test]
-    fn two_level_carving_keeps_the_box_of_the_fine_carving() {
+    /// Eight 160x90 views whose silhouettes are a sphere's: the sphere's
+    /// centre and radius, the packed frame set, the hull's distance maps
+    /// and the listed pixels.
+    fn sphere_views() -> (Point3<f64>, f64, PackedFrameSet, Vec<u32>, Vec<u32>) {
         let rig = crate::synth::demo_rig(8, 160, 90);
-        // Each view's silhouette: a sphere of 0.35 m at (0.6, -0.4, 1.0).
-        let centre = Point3::new(0.6, -0.4, 1.0);
+        let (centre, radius_m) = (Point3::new(0.6, -0.4, 1.0), 0.35);
         let images: Vec<Option<RgbaImage>> = rig
             .cameras
             .iter()
@@ -1174,7 +1350,7 @@ mod tests {
                 let (w, h) = (camera.width as usize, camera.height as usize);
                 let mut rgba = vec![0u8; w * h * 4];
                 let z = (camera.cam_from_world * centre).z;
-                let radius_px = camera.fx * 0.35 / z;
+                let radius_px = camera.fx * radius_m / z;
                 if let Some(c) = camera.project(&centre) {
                     for y in 0..h {
                         for x in 0..w {
@@ -1197,10 +1373,26 @@ mod tests {
             .flatten()
             .flat_map(|image| image.rgba.chunks(4).map(|p| u32::from(p[0] > 0)))
             .collect();
-        let (_, _, distance) = masks_and_list(&packed.cameras, &raw, 1);
+        let (_, list, distance) = masks_and_list(&packed.cameras, &raw, 1);
+        (centre, radius_m, packed, distance, list)
+    }
+
+    #[test]
+    fn two_level_carving_keeps_the_box_of_the_fine_carving() {
+        let (centre, _, packed, distance, _) = sphere_views();
         let roi = (Point3::new(-3.0, -3.0, 0.0), Point3::new(3.0, 3.0, 2.2));
-        let fine = carve_box_in_levels(&packed.views, &distance, &roi, 0.1, 1).unwrap();
-        let two_level = carve_box(&packed.views, &distance, &roi, 0.1).unwrap();
+        let fine = box_of_cells(
+            &carve_cells(&packed.views, &distance, &roi, 0.1, 1),
+            &roi,
+            0.1,
+        )
+        .unwrap();
+        let two_level = box_of_cells(
+            &carve_cells(&packed.views, &distance, &roi, 0.1, CARVE_COARSE_FACTOR),
+            &roi,
+            0.1,
+        )
+        .unwrap();
         assert_eq!(fine, two_level);
         for a in 0..3 {
             assert!(fine.0[a] <= centre[a] - 0.35 && fine.1[a] >= centre[a] + 0.35);
@@ -1209,5 +1401,44 @@ mod tests {
                 "carved to the sphere: {fine:?}"
             );
         }
+    }
+
+    #[test]
+    fn hull_depth_bounds_hold_the_sphere_along_every_ray() {
+        let (centre, radius_m, packed, distance, list) = sphere_views();
+        let roi = (Point3::new(-3.0, -3.0, 0.0), Point3::new(3.0, 3.0, 2.2));
+        let (carved, bounds) = hull_bounds(&packed, &distance, &roi, &list);
+        assert!(carved.is_some());
+        assert_eq!(bounds.len(), list.len());
+        let (mut hits, mut range_sum_m) = (0usize, 0.0);
+        for (&p, b) in list.iter().zip(&bounds) {
+            let (view, y, x) = decode_pixel(p);
+            let camera = &packed.views[view].camera;
+            // The ray's entry and exit z-depths through the sphere.
+            let ray = camera.ray_in_cam(&nalgebra::Point2::new(f64::from(x), f64::from(y)));
+            let ray = ray / ray.z;
+            let c = (camera.cam_from_world * centre).coords;
+            let (a2, b2) = (ray.dot(&ray), ray.dot(&c));
+            let disc = b2 * b2 - a2 * (c.dot(&c) - radius_m * radius_m);
+            assert_eq!(b[3], 1.0, "every listed pixel is bounded");
+            if disc < 0.0 {
+                continue;
+            }
+            let (entry, exit) = ((b2 - disc.sqrt()) / a2, (b2 + disc.sqrt()) / a2);
+            hits += 1;
+            range_sum_m += f64::from(b[1] - b[0]);
+            assert!(
+                f64::from(b[0]) <= entry && f64::from(b[1]) >= exit,
+                "pixel {x},{y} of view {view}: bounds {b:?} miss the sphere's {entry:.3}..{exit:.3}"
+            );
+        }
+        assert!(
+            hits * 10 >= list.len() * 8,
+            "{hits}/{} rays meet the sphere",
+            list.len()
+        );
+        // The bounds are useful: far shorter than the rays through the ROI.
+        let mean_range_m = range_sum_m / hits as f64;
+        assert!(mean_range_m < 1.5, "mean bound range {mean_range_m:.2} m");
     }
 }
