@@ -224,53 +224,60 @@ fn densify(out: &[Candidate], kept: &[Option<usize>], width: usize) -> Vec<Candi
     extra
 }
 
-#[derive(Default)]
-struct VoxelSum {
-    position: Vector3<f64>,
-    color: [f64; 3],
-    normal: Vector3<f64>,
-    radius_m: f64,
-    count: f64,
-}
-
+/// Averages the candidates per cube of `voxel_m`: the candidates are
+/// sorted by cube (then by their order, so each cube sums its members in
+/// the order they came), and each run of one cube becomes a point. The
+/// points come out in cube order.
 fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
-    let mut voxels: HashMap<(i64, i64, i64), VoxelSum> = HashMap::with_capacity(candidates.len());
-    let mut order = Vec::new();
-    for c in candidates {
-        let key = (
+    let cube_of = |c: &Candidate| {
+        [
             (c.position.x / voxel_m).floor() as i64,
             (c.position.y / voxel_m).floor() as i64,
             (c.position.z / voxel_m).floor() as i64,
-        );
-        let v = voxels.entry(key).or_insert_with(|| {
-            order.push(key);
-            VoxelSum::default()
-        });
-        v.position += c.position.coords;
-        for k in 0..3 {
-            v.color[k] += c.color[k];
-        }
-        v.normal += c.normal;
-        v.radius_m += c.radius_m;
-        v.count += 1.0;
-    }
+        ]
+    };
+    let mut keyed: Vec<([i64; 3], usize)> = candidates
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| (cube_of(c), i))
+        .collect();
+    keyed.par_sort_unstable();
+    let cubes: Vec<&[([i64; 3], usize)]> = keyed.chunk_by(|a, b| a.0 == b.0).collect();
+    let points: Vec<([f32; 3], [u8; 3], [f32; 3], f32)> = cubes
+        .par_iter()
+        .map(|members| {
+            let (mut position, mut normal) = (Vector3::zeros(), Vector3::zeros());
+            let (mut color, mut radius_m) = ([0.0f64; 3], 0.0);
+            for &(_, i) in *members {
+                let c = &candidates[i];
+                position += c.position.coords;
+                for k in 0..3 {
+                    color[k] += c.color[k];
+                }
+                normal += c.normal;
+                radius_m += c.radius_m;
+            }
+            let count = members.len() as f64;
+            let p = position / count;
+            let n = normal.try_normalize(1e-12).unwrap_or_else(Vector3::z);
+            (
+                [p.x as f32, p.y as f32, p.z as f32],
+                color.map(|c| (c / count).round().clamp(0.0, 255.0) as u8),
+                [n.x as f32, n.y as f32, n.z as f32],
+                (radius_m / count) as f32,
+            )
+        })
+        .collect();
     let mut cloud = PointCloud::default();
-    for key in order {
-        let Some(v) = voxels.get(&key) else { continue };
-        let p = v.position / v.count;
-        cloud
-            .positions_in_world
-            .push([p.x as f32, p.y as f32, p.z as f32]);
-        cloud.colors.push(
-            v.color
-                .map(|c| (c / v.count).round().clamp(0.0, 255.0) as u8),
-        );
-        let n = v.normal.try_normalize(1e-12).unwrap_or_else(Vector3::z);
-        cloud.normals.push([n.x as f32, n.y as f32, n.z as f32]);
-        cloud.radii_m.push((v.radius_m / v.count) as f32);
+    for (position, color, normal, radius_m) in points {
+        cloud.positions_in_world.push(position);
+        cloud.colors.push(color);
+        cloud.normals.push(normal);
+        cloud.radii_m.push(radius_m);
     }
     cloud
 }
+
 /// Drops points with fewer than `min_neighbours` other points within
 /// `radius_m`: floaters (isolated mismatches hanging in the air) that a
 /// lenient fusion lets through. Cells of `radius_m` hash the points; each
