@@ -243,7 +243,7 @@ fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
         .collect();
     keyed.par_sort_unstable();
     let cubes: Vec<&[([i64; 3], usize)]> = keyed.chunk_by(|a, b| a.0 == b.0).collect();
-    let points: Vec<([f32; 3], [u8; 3], [f32; 3], f32)> = cubes
+    let points: Vec<MergedPoint> = cubes
         .par_iter()
         .map(|members| {
             let (mut position, mut normal) = (Vector3::zeros(), Vector3::zeros());
@@ -251,8 +251,8 @@ fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
             for &(_, i) in *members {
                 let c = &candidates[i];
                 position += c.position.coords;
-                for k in 0..3 {
-                    color[k] += c.color[k];
+                for (sum, value) in color.iter_mut().zip(c.color) {
+                    *sum += value;
                 }
                 normal += c.normal;
                 radius_m += c.radius_m;
@@ -260,22 +260,30 @@ fn merge_voxels(candidates: Vec<Candidate>, voxel_m: f64) -> PointCloud {
             let count = members.len() as f64;
             let p = position / count;
             let n = normal.try_normalize(1e-12).unwrap_or_else(Vector3::z);
-            (
-                [p.x as f32, p.y as f32, p.z as f32],
-                color.map(|c| (c / count).round().clamp(0.0, 255.0) as u8),
-                [n.x as f32, n.y as f32, n.z as f32],
-                (radius_m / count) as f32,
-            )
+            MergedPoint {
+                position: [p.x as f32, p.y as f32, p.z as f32],
+                color: color.map(|c| (c / count).round().clamp(0.0, 255.0) as u8),
+                normal: [n.x as f32, n.y as f32, n.z as f32],
+                radius_m: (radius_m / count) as f32,
+            }
         })
         .collect();
     let mut cloud = PointCloud::default();
-    for (position, color, normal, radius_m) in points {
-        cloud.positions_in_world.push(position);
-        cloud.colors.push(color);
-        cloud.normals.push(normal);
-        cloud.radii_m.push(radius_m);
+    for point in points {
+        cloud.positions_in_world.push(point.position);
+        cloud.colors.push(point.color);
+        cloud.normals.push(point.normal);
+        cloud.radii_m.push(point.radius_m);
     }
     cloud
+}
+
+/// One cube's average, as the cloud stores it.
+struct MergedPoint {
+    position: [f32; 3],
+    color: [u8; 3],
+    normal: [f32; 3],
+    radius_m: f32,
 }
 
 /// Drops points with fewer than `min_neighbours` other points within

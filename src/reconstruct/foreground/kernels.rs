@@ -39,25 +39,56 @@ pub struct Resident {
     views: Vec<CameraGpu>,
 }
 
-/// The dispatch size over the listed pixels, the uniforms with the list's
-/// length and row stride filled in (and uploaded), and the list uploaded.
+/// What every kernel over the listed pixels binds: the dispatch size, the
+/// uniforms with the list's length and row stride filled in (and
+/// uploaded), the list and the per-pixel hull runs (or, for `hull`, the
+/// bounds it reads first) uploaded.
+struct ListInputs {
+    groups: (u32, u32),
+    params: ForegroundParamsGpu,
+    params_buffer: wgpu::Buffer,
+    pixel_buffer: wgpu::Buffer,
+    runs_buffer: wgpu::Buffer,
+}
+
+impl ListInputs {
+    /// `[params, pixels, runs, result]`, as the bind groups take them.
+    fn with_result<'a>(&'a self, result: &'a wgpu::Buffer) -> [&'a wgpu::Buffer; 4] {
+        [
+            &self.params_buffer,
+            &self.pixel_buffer,
+            &self.runs_buffer,
+            result,
+        ]
+    }
+}
+
 fn list_inputs(
     ctx: &GpuContext,
     params: &ForegroundParamsGpu,
     pixels: &[u32],
-) -> ((u32, u32), ForegroundParamsGpu, wgpu::Buffer, wgpu::Buffer) {
+    runs: &[[f32; 4]],
+) -> ListInputs {
     let count = pixels.len() as u32;
     let groups = dispatch_size(count, LIST_WORKGROUP_SIZE);
     let mut params = *params;
     params.counts[1] = count;
     params.counts[2] = groups.0 * LIST_WORKGROUP_SIZE;
-    let params_buffer = ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params));
-    let pixel_buffer = ctx.storage_buffer(
-        "fg pixels",
-        bytemuck::cast_slice(pixels),
-        wgpu::BufferUsages::empty(),
-    );
-    (groups, params, params_buffer, pixel_buffer)
+    ListInputs {
+        groups,
+        params,
+        params_buffer: ctx.uniform_buffer("fg params", bytemuck::bytes_of(&params)),
+        pixel_buffer: ctx.storage_buffer(
+            "fg pixels",
+            bytemuck::cast_slice(pixels),
+            wgpu::BufferUsages::empty(),
+        ),
+        runs_buffer: ctx.storage_buffer(
+            "fg hull runs",
+            bytemuck::cast_slice(runs),
+            wgpu::BufferUsages::COPY_SRC,
+        ),
+    }
 }
 
 /// Wall time of one kernel (submit to completion), ms.
@@ -277,21 +308,12 @@ impl ForegroundKernels {
             if count == 0 {
                 return Ok((Vec::new(), 0.0));
             }
-            let (groups, _, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
-            let runs_buffer = ctx.storage_buffer(
-                "fg hull runs",
-                bytemuck::cast_slice(runs),
-                wgpu::BufferUsages::empty(),
-            );
+            let inputs = list_inputs(ctx, params, pixels, runs);
             let result_bytes = u64::from(count) * 8;
             let result_buffer = ctx.storage_buffer_zeroed("fg result", result_bytes);
-            let bind_group = self.bind(
-                ctx,
-                resident,
-                [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
-            );
+            let bind_group = self.bind(ctx, resident, inputs.with_result(&result_buffer));
             let ms = timed(ctx, || {
-                ctx.dispatch("fg sweep", &self.sweep, &bind_group, groups);
+                ctx.dispatch("fg sweep", &self.sweep, &bind_group, inputs.groups);
             })?;
             let result =
                 bytemuck::pod_collect_to_vec(&ctx.read_buffer(&result_buffer, result_bytes)?);
@@ -325,12 +347,8 @@ impl ForegroundKernels {
             if count == 0 || iterations == 0 {
                 return Ok((planes.to_vec(), results.to_vec(), 0.0));
             }
-            let (groups, mut params, params_buffer, pixel_buffer) =
-                list_inputs(ctx, params, pixels);
-            let storage = |label: &str, bytes: &[u8]| {
-                ctx.storage_buffer(label, bytes, wgpu::BufferUsages::empty())
-            };
-            let runs_buffer = storage("fg hull runs", bytemuck::cast_slice(runs));
+            let inputs = list_inputs(ctx, params, pixels, runs);
+            let mut params = inputs.params;
             let result_bytes = u64::from(count) * 8;
             let result_buffer = ctx.storage_buffer(
                 "fg result",
@@ -346,19 +364,23 @@ impl ForegroundKernels {
             let planes_out = ctx.storage_buffer_zeroed("fg planes out", plane_bytes);
             // Zero: no plane is "unchanged" in the first iteration.
             let planes_before = ctx.storage_buffer_zeroed("fg planes before", plane_bytes);
-            let index_buffer = storage("fg pixel index", bytemuck::cast_slice(pixel_index));
+            let index_buffer = ctx.storage_buffer(
+                "fg pixel index",
+                bytemuck::cast_slice(pixel_index),
+                wgpu::BufferUsages::empty(),
+            );
             let bind_group = self.bind_refine(
                 ctx,
                 resident,
-                [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
+                inputs.with_result(&result_buffer),
                 [&planes_buffer, &planes_out, &index_buffer, &planes_before],
             );
             let ms = timed(ctx, || {
                 for iteration in 0..iterations {
                     params.offsets[1] = iteration;
                     ctx.queue
-                        .write_buffer(&params_buffer, 0, bytemuck::bytes_of(&params));
-                    ctx.dispatch("fg refine", &self.refine, &bind_group, groups);
+                        .write_buffer(&inputs.params_buffer, 0, bytemuck::bytes_of(&params));
+                    ctx.dispatch("fg refine", &self.refine, &bind_group, inputs.groups);
                     // The next iteration reads this one's planes, and the
                     // planes this one started from.
                     let mut encoder =
@@ -404,31 +426,23 @@ impl ForegroundKernels {
     ) -> Result<(Vec<[f32; 4]>, Vec<[f32; 2]>, [f64; 2]), GpuError> {
         ctx.with_validation("fg hull and sweep", || {
             let count = pixels.len() as u32;
-            let (groups, _, params_buffer, pixel_buffer) = list_inputs(ctx, params, pixels);
+            // `hull` reads each pixel's bounds from its runs first.
+            let inputs = list_inputs(ctx, params, pixels, bounds);
             let runs_bytes = u64::from(count) * 16;
             let result_bytes = u64::from(count) * 8;
-            // `hull` reads each pixel's bounds from its runs first.
-            let runs_buffer = ctx.storage_buffer(
-                "fg hull runs",
-                bytemuck::cast_slice(bounds),
-                wgpu::BufferUsages::COPY_SRC,
-            );
             let result_buffer = ctx.storage_buffer_zeroed("fg result", result_bytes);
-            let bind_group = self.bind(
-                ctx,
-                resident,
-                [&params_buffer, &pixel_buffer, &runs_buffer, &result_buffer],
-            );
+            let bind_group = self.bind(ctx, resident, inputs.with_result(&result_buffer));
             let mut times = [0.0; 2];
             if count == 0 {
                 return Ok((Vec::new(), Vec::new(), times));
             }
             for (k, pipeline) in [&self.hull, &self.sweep].into_iter().enumerate() {
                 times[k] = timed(ctx, || {
-                    ctx.dispatch("fg list kernel", pipeline, &bind_group, groups);
+                    ctx.dispatch("fg list kernel", pipeline, &bind_group, inputs.groups);
                 })?;
             }
-            let runs = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&runs_buffer, runs_bytes)?);
+            let runs =
+                bytemuck::pod_collect_to_vec(&ctx.read_buffer(&inputs.runs_buffer, runs_bytes)?);
             let result =
                 bytemuck::pod_collect_to_vec(&ctx.read_buffer(&result_buffer, result_bytes)?);
             Ok((runs, result, times))
