@@ -663,8 +663,8 @@ fn carve_cells(
         })
         .collect();
     // Whether the cell of side `side_m` whose min corner is `corner` may
-    // hold foreground that can be matched: at least two views may see it,
-    // and none sees it outside its silhouette.
+    // hold foreground that can be matched: at least MIN_VIEWS_SEEING_CELL
+    // views may see it, and none sees it outside its silhouette.
     let occupied = |corner: Point3<f64>, side_m: f64| {
         let half_diagonal_m = 0.5 * side_m * 3f64.sqrt();
         let centre = corner + nalgebra::Vector3::repeat(0.5 * side_m);
@@ -749,16 +749,15 @@ fn box_of_cells(cells: &[[usize; 3]], roi: &Roi, cell_m: f64) -> Option<Roi> {
         (roi.0[a] + (lo[a] as f64 - 1.0) * cell_m).max(roi.0[a])
     }));
     let max = Point3::from(nalgebra::Vector3::from_fn(|a, _| {
-        (roi.1[a]).min(roi.0[a] + (hi[a] as f64 + 2.0) * cell_m)
+        (roi.0[a] + (hi[a] as f64 + 2.0) * cell_m).min(roi.1[a])
     }));
     Some((min, max))
 }
 
 /// The coarse carving of `roi` against the hull's distance maps: the box
 /// around the surviving cells grown by one cell, clipped to the ROI
-/// (`None`: nothing survives)
-/// and, per listed pixel, its ray's depth bounds ([`hull_depth_bounds`]),
-/// which `hull` reads.
+/// (`None`: nothing survives), and per listed pixel its ray's depth bounds
+/// ([`hull_depth_bounds`]), which `hull` reads.
 #[must_use]
 pub fn hull_bounds(
     packed: &PackedFrameSet,
@@ -785,11 +784,12 @@ pub fn hull_bounds(
 }
 
 /// Per listed pixel, the z-depth range (m) its ray may meet the hull in,
-/// from the carving's surviving `cells`: each cell grown by
-/// `HULL_BOUND_GROWTH` cells on every side is projected into every view, and each pixel its bounding rectangle
-/// covers gets the cube's depth range (of its part at depths the hull
-/// searches, >= `HULL_NEAR_M`). `[near, far, 0, 1]`; near > far where no
-/// cube covers the pixel (its hull is empty).
+/// from the carving's surviving `cells`: each cell, grown by
+/// `HULL_BOUND_GROWTH` cells on every side, is projected into every view,
+/// and each pixel its bounding rectangle covers gets the cube's depth
+/// range (of its part at depths the hull searches, >= `HULL_NEAR_M`).
+/// `[near, far, 0, 1]`; near > far where no cube covers the pixel (its
+/// hull is empty).
 #[must_use]
 pub fn hull_depth_bounds(
     views: &[View],
@@ -809,42 +809,24 @@ pub fn hull_depth_bounds(
             for &cell in cells {
                 let corner = cell_corner(roi, cell, cell_m)
                     - nalgebra::Vector3::repeat(HULL_BOUND_GROWTH * cell_m);
-                let corners_in_cam: Vec<nalgebra::Vector3<f64>> = (0..8u8)
-                    .map(|n| {
-                        let offset = nalgebra::Vector3::new(
-                            f64::from(n & 1),
-                            f64::from((n >> 1) & 1),
-                            f64::from(n >> 2),
-                        ) * ((1.0 + 2.0 * HULL_BOUND_GROWTH) * cell_m);
-                        (camera.cam_from_world * (corner + offset)).coords
-                    })
-                    .collect();
-                // The cube's part the rays can reach (z >= HULL_NEAR_M):
-                // its corners there and its edges' crossings of that plane.
-                let mut reachable: Vec<nalgebra::Vector3<f64>> = corners_in_cam
-                    .iter()
-                    .filter(|c| c.z >= HULL_NEAR_M)
-                    .copied()
-                    .collect();
-                for a in 0..8usize {
-                    for bit in [1usize, 2, 4] {
-                        let b = a | bit;
-                        let (ca, cb) = (corners_in_cam[a], corners_in_cam[b]);
-                        if b != a && (ca.z < HULL_NEAR_M) != (cb.z < HULL_NEAR_M) {
-                            let f = (HULL_NEAR_M - ca.z) / (cb.z - ca.z);
-                            reachable.push(ca + (cb - ca) * f);
-                        }
-                    }
-                }
-                if reachable.is_empty() {
-                    continue;
-                }
+                let edge_m = (1.0 + 2.0 * HULL_BOUND_GROWTH) * cell_m;
+                let corners_in_cam: [nalgebra::Vector3<f64>; 8] = std::array::from_fn(|n| {
+                    let offset = nalgebra::Vector3::new(
+                        (n & 1) as f64,
+                        ((n >> 1) & 1) as f64,
+                        (n >> 2) as f64,
+                    ) * edge_m;
+                    (camera.cam_from_world * (corner + offset)).coords
+                });
+                // The image rectangle and depth range of the cube's part the
+                // rays can reach (z >= HULL_NEAR_M): its corners there and
+                // its edges' crossings of that plane.
                 let (mut u, mut v) = (
                     (f64::INFINITY, f64::NEG_INFINITY),
                     (f64::INFINITY, f64::NEG_INFINITY),
                 );
                 let (mut z_min, mut z_max) = (f64::INFINITY, 0.0f64);
-                for point_in_cam in &reachable {
+                let mut include = |point_in_cam: nalgebra::Vector3<f64>| {
                     let z = point_in_cam.z.max(HULL_NEAR_M);
                     let (px, py) = (
                         camera.fx * point_in_cam.x / z + camera.cx,
@@ -854,6 +836,20 @@ pub fn hull_depth_bounds(
                     v = (v.0.min(py), v.1.max(py));
                     z_min = z_min.min(z);
                     z_max = z_max.max(z);
+                };
+                for (a, &ca) in corners_in_cam.iter().enumerate() {
+                    if ca.z >= HULL_NEAR_M {
+                        include(ca);
+                    }
+                    for bit in [1usize, 2, 4].into_iter().filter(|&bit| a & bit == 0) {
+                        let cb = corners_in_cam[a | bit];
+                        if (ca.z < HULL_NEAR_M) != (cb.z < HULL_NEAR_M) {
+                            include(ca + (cb - ca) * ((HULL_NEAR_M - ca.z) / (cb.z - ca.z)));
+                        }
+                    }
+                }
+                if !z_min.is_finite() {
+                    continue;
                 }
                 if u.0 > w as f64 || v.0 > h as f64 {
                     continue;
