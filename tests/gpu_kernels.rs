@@ -49,17 +49,23 @@ fn plane_sweep_gpu_matches_cpu_reference() {
     let rig = demo_rig(4, 160, 90);
     let (images, _) = common::stills(&ctx, &rig, 0.5, 1);
     // Two levels even at this small size: both sweep modes get compared.
-    let settings = ReconstructSettings {
+    let instant = ReconstructSettings {
         levels: 2,
         roi: Some(Scene::roi()),
         ..ReconstructSettings::default()
     };
+    // The venue's scoring: vertical planes, the best neighbour alone.
+    let venue = ReconstructSettings {
+        vertical_planes: 3,
+        best_neighbour_only: true,
+        ..instant.clone()
+    };
     let (views, _) = reconstruct::prepare_views(&rig, &images).unwrap();
-    let (cameras, gray) = reconstruct::pack_views(&views, settings.levels);
+    let (cameras, gray) = reconstruct::pack_views(&views, instant.levels);
     let sweep = PlaneSweep::new(&ctx);
     let inputs = sweep.upload(&ctx, &cameras, &gray);
     let roi = Scene::roi();
-    for r in [0, 2] {
+    for (r, settings) in [(0, &instant), (2, &instant), (1, &venue)] {
         let mut prior = reconstruct::DepthMap::default();
         for level in (0..settings.levels).rev() {
             let params = reconstruct::sweep_params(
@@ -68,7 +74,7 @@ fn plane_sweep_gpu_matches_cpu_reference() {
                 level,
                 (prior.width, prior.height),
                 &roi,
-                &settings,
+                settings,
             );
             let gpu = sweep.run(&ctx, &inputs, &params, &prior.depth_m).unwrap();
             let (cpu_depth, cpu_score) =

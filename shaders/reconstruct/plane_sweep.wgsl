@@ -4,10 +4,12 @@
 // normalised cross-correlation (NCC) of a 5x5 grey window (spaced
 // `tuning.z` px) against each neighbour view. The window is mapped into a
 // neighbour through a plane at the candidate depth, linearised: the centre
-// and two offset points are projected, the other taps follow affinely. Two
-// plane orientations are tried, fronto-parallel (players, props) and
-// horizontal (the ground, seen at grazing angles), and the better kept. The depth score is the mean of the two best
-// neighbour NCCs (robust to one occluded neighbour).
+// and two offset points are projected, the other taps follow affinely.
+// Several plane orientations are tried and the best kept: fronto-parallel
+// (players, props), horizontal (the ground, seen at grazing angles) and
+// `prior_size.z` vertical ones (walls, prop sides seen obliquely). The depth
+// score is the mean of the two best neighbour NCCs (robust to one occluded
+// neighbour).
 //
 // mode 0 (coarsest level): `counts.z` depths spread over the ray's segment
 //   inside the ROI box.
@@ -29,7 +31,8 @@ struct Params {
     roi_max: vec4<f32>,
     // min ref std, min depth (m), window dilation (px), refine radius (m)
     tuning: vec4<f32>,
-    // prior width, height, unused x2
+    // prior width, height, vertical plane orientations, 1 = score by the
+    // best neighbour alone (else the mean of the two best)
     prior_size: vec4<u32>,
 }
 
@@ -66,9 +69,10 @@ fn bilinear(cam: Camera, p: vec2<f32>) -> f32 {
 }
 
 // World displacement of the window's +x / +y tap (dilation px) on the plane
-// through `point_in_world`: fronto-parallel to the reference (orientation 0)
-// or horizontal, like the ground (orientation 1). Returns zero vectors when
-// the tap rays graze the horizontal plane.
+// through `point_in_world`: fronto-parallel to the reference (orientation 0),
+// horizontal like the ground (orientation 1), or vertical like a wall or a
+// prop's side (orientations 2.., see `vertical_normal`). Returns zero
+// vectors when the tap rays graze the plane.
 fn window_steps(ref_cam: Camera, pixel: vec2<f32>, depth: f32, point_in_world: vec3<f32>, orientation: u32) -> array<vec3<f32>, 2> {
     let dilation = params.tuning.z;
     let dx = world_from_cam_dir(ref_cam, vec3<f32>(dilation / ref_cam.intrinsics.x, 0.0, 0.0));
@@ -78,13 +82,30 @@ fn window_steps(ref_cam: Camera, pixel: vec2<f32>, depth: f32, point_in_world: v
     }
     let origin = centre_in_world(ref_cam);
     let ray = world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
-    let height = point_in_world.z - origin.z;
+    var normal = vec3<f32>(0.0, 0.0, 1.0);
+    if orientation >= 2u {
+        normal = vertical_normal(ray, orientation - 2u);
+    }
+    let reach = dot(normal, point_in_world - origin);
     let ray_x = ray + dx;
     let ray_y = ray + dy;
-    if abs(ray_x.z) < 1e-4 || abs(ray_y.z) < 1e-4 {
+    let along_x = dot(normal, ray_x);
+    let along_y = dot(normal, ray_y);
+    if abs(along_x) < 1e-4 || abs(along_y) < 1e-4 {
         return array<vec3<f32>, 2>(vec3<f32>(0.0), vec3<f32>(0.0));
     }
-    return array<vec3<f32>, 2>(origin + ray_x * (height / ray_x.z) - point_in_world, origin + ray_y * (height / ray_y.z) - point_in_world);
+    return array<vec3<f32>, 2>(origin + ray_x * (reach / along_x) - point_in_world, origin + ray_y * (reach / along_y) - point_in_world);
+}
+
+// Normal of vertical plane `k` of `params.prior_size.z`: turned from facing
+// the pixel's ray (seen from above) by a yaw spread evenly over (-90, 90)
+// degrees, so that walls and prop sides seen obliquely fit one of them.
+fn vertical_normal(ray: vec3<f32>, k: u32) -> vec3<f32> {
+    let facing = normalize(vec2<f32>(ray.x, ray.y) + vec2<f32>(1e-12, 0.0));
+    let yaw = 3.14159265 * ((f32(k) + 0.5) / f32(params.prior_size.z) - 0.5);
+    let c = cos(yaw);
+    let s = sin(yaw);
+    return vec3<f32>(c * facing.x - s * facing.y, s * facing.x + c * facing.y, 0.0);
 }
 
 // Mean of the two best neighbour NCCs at `depth` for one plane
@@ -139,18 +160,26 @@ fn score_oriented(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32, 
             best1 = ncc;
         }
     }
+    if params.prior_size.w == 1u && valid >= 1u {
+        return best0;
+    }
     if valid < 2u {
         return INVALID_SCORE;
     }
     return 0.5 * (best0 + best1);
 }
 
-// Best score over both plane orientations.
+// Best score over the plane orientations: fronto-parallel, horizontal and
+// `params.prior_size.z` vertical ones.
 fn score_at(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
-    return max(
+    var best = max(
         score_oriented(ref_cam, pixel, depth, ref_norm, 0u),
         score_oriented(ref_cam, pixel, depth, ref_norm, 1u),
     );
+    for (var k = 0u; k < params.prior_size.z; k = k + 1u) {
+        best = max(best, score_oriented(ref_cam, pixel, depth, ref_norm, 2u + k));
+    }
+    return best;
 }
 
 fn prior_at(x: i32, y: i32) -> f32 {

@@ -146,7 +146,10 @@ pub struct SweepParamsGpu {
     pub roi_max: [f32; 4],
     /// Minimum reference window std-dev (0..1 grey), min depth (m), window dilation (px), refine search radius (m).
     pub tuning: [f32; 4],
-    /// Prior (coarser level) depth map width, height, unused x2.
+    /// Prior (coarser level) depth map width, height; vertical plane
+    /// orientations tried besides fronto-parallel and horizontal; 1 = a
+    /// depth's score is its best neighbour's NCC alone (else the mean of the
+    /// two best).
     pub prior_size: [u32; 4],
 }
 assert_eq_size!(SweepParamsGpu, [u8; 96]);

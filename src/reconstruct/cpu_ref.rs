@@ -91,18 +91,38 @@ fn window_steps(
     }
     let origin = r.centre_in_world();
     let ray = r.world_from_cam_dir(r.ray_in_cam(pixel));
-    let height = point_in_world.z - origin.z;
+    let normal = if orientation >= 2 {
+        vertical_normal(params, ray, orientation - 2)
+    } else {
+        Vec3::Z
+    };
+    let reach = normal.dot(point_in_world - origin);
     let (ray_x, ray_y) = (ray + dx, ray + dy);
-    if ray_x.z.abs() < 1e-4 || ray_y.z.abs() < 1e-4 {
+    let (along_x, along_y) = (normal.dot(ray_x), normal.dot(ray_y));
+    if along_x.abs() < 1e-4 || along_y.abs() < 1e-4 {
         return None;
     }
     Some((
-        origin + ray_x * (height / ray_x.z) - point_in_world,
-        origin + ray_y * (height / ray_y.z) - point_in_world,
+        origin + ray_x * (reach / along_x) - point_in_world,
+        origin + ray_y * (reach / along_y) - point_in_world,
     ))
 }
 
-/// Best score over both plane orientations (0 fronto-parallel, 1 horizontal).
+/// Normal of vertical plane `k` of `params.prior_size[2]`: turned from
+/// facing the ray (seen from above) by a yaw spread evenly over +-90 degrees.
+fn vertical_normal(params: &SweepParamsGpu, ray: Vec3, k: u32) -> Vec3 {
+    let facing = (Vec2::new(ray.x, ray.y) + Vec2::new(1e-12, 0.0)).normalize();
+    let yaw = std::f32::consts::PI * ((k as f32 + 0.5) / params.prior_size[2] as f32 - 0.5);
+    let (s, c) = yaw.sin_cos();
+    Vec3::new(
+        c * facing.x - s * facing.y,
+        s * facing.x + c * facing.y,
+        0.0,
+    )
+}
+
+/// Best score over the plane orientations: 0 fronto-parallel, 1 horizontal,
+/// then `params.prior_size[2]` vertical ones.
 fn score_at(
     params: &SweepParamsGpu,
     cams: &[Cam],
@@ -112,7 +132,7 @@ fn score_at(
     ref_centered: &[f32; WINDOW_TAPS],
     ref_norm: f32,
 ) -> f32 {
-    [0, 1]
+    (0..2 + params.prior_size[2])
         .map(|orientation| {
             score_oriented(
                 params,
@@ -125,7 +145,6 @@ fn score_at(
                 orientation,
             )
         })
-        .into_iter()
         .fold(INVALID_SCORE, f32::max)
 }
 
@@ -189,7 +208,9 @@ fn score_oriented(
             best1 = ncc;
         }
     }
-    if valid < 2 {
+    if params.prior_size[3] == 1 && valid >= 1 {
+        best0
+    } else if valid < 2 {
         INVALID_SCORE
     } else {
         0.5 * (best0 + best1)

@@ -149,6 +149,10 @@ pub enum Backend {
 /// An axis-aligned box in world coordinates, metres.
 pub type Roi = (Point3<f64>, Point3<f64>);
 
+/// Most vertical plane orientations the sweep tries
+/// ([`ReconstructSettings::vertical_planes`]).
+pub const MAX_VERTICAL_PLANES: u32 = 8;
+
 /// Tuning of the reconstruction.
 #[derive(Debug, Clone)]
 pub struct ReconstructSettings {
@@ -191,6 +195,15 @@ pub struct ReconstructSettings {
     /// `refine` (`None`: the foreground's default). Each one costs about
     /// 0.15 s per 8 x 640x360 frame set on the software adapter.
     pub foreground_refine_iterations: Option<u32>,
+    /// Vertical plane orientations the sweep tries besides fronto-parallel
+    /// and horizontal (0..=[`MAX_VERTICAL_PLANES`]), their yaws spread over
+    /// +-90 degrees from facing the ray: prop sides and walls seen
+    /// obliquely. Each costs as much as one of the other two.
+    pub vertical_planes: u32,
+    /// Score a depth by its best neighbour's NCC alone, not the mean of the
+    /// two best: a surface that only two cameras see (a prop's side) can
+    /// then be matched, at the price of more noise.
+    pub best_neighbour_only: bool,
     /// Where the sweep runs.
     pub backend: Backend,
 }
@@ -214,6 +227,8 @@ impl Default for ReconstructSettings {
             voxel_m: 0.004,
             densify: false,
             foreground_refine_iterations: None,
+            vertical_planes: 0,
+            best_neighbour_only: false,
             backend: Backend::Gpu,
         }
     }
@@ -546,7 +561,12 @@ pub fn sweep_params(
             },
             if coarsest { 0.0 } else { radius_m },
         ],
-        prior_size: [prior_size.0, prior_size.1, 0, 0],
+        prior_size: [
+            prior_size.0,
+            prior_size.1,
+            settings.vertical_planes.min(MAX_VERTICAL_PLANES),
+            u32::from(settings.best_neighbour_only),
+        ],
     }
 }
 
