@@ -17,6 +17,7 @@ pub mod cpu_ref;
 pub mod eval;
 pub mod foreground;
 mod fusion;
+pub mod plain_fill;
 pub mod plane_sweep;
 pub mod ply;
 pub mod venue;
@@ -204,6 +205,9 @@ pub struct ReconstructSettings {
     /// two best: a surface that only two cameras see (a prop's side) can
     /// then be matched, at the price of more noise.
     pub best_neighbour_only: bool,
+    /// Give plain, unmatched regions the depths of the plane their matched
+    /// outline lies on ([`plain_fill`]): textureless prop faces of the venue.
+    pub fill_plain_regions: bool,
     /// Where the sweep runs.
     pub backend: Backend,
 }
@@ -229,6 +233,7 @@ impl Default for ReconstructSettings {
             foreground_refine_iterations: None,
             vertical_planes: 0,
             best_neighbour_only: false,
+            fill_plain_regions: false,
             backend: Backend::Gpu,
         }
     }
@@ -667,6 +672,10 @@ pub fn reconstruct_with_progress(
             progress(passes_done, passes);
         }
         maps = next;
+    }
+    if settings.fill_plain_regions {
+        let filled = plain_fill::fill_plain_regions(&views, &mut maps, &roi, settings.min_score);
+        tracing::info!(?filled, "plain regions filled from their outlines");
     }
     let sweep_ms = sweep_started.elapsed().as_secs_f64() * 1e3;
     let fusion_started = Instant::now();

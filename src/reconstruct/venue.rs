@@ -160,6 +160,7 @@ fn venue_settings(settings: &ReconstructSettings) -> ReconstructSettings {
         min_consistent_views: 1,
         vertical_planes: VENUE_VERTICAL_PLANES,
         best_neighbour_only: true,
+        fill_plain_regions: true,
         ..settings.clone()
     }
 }
