@@ -120,26 +120,6 @@ fn plain_mask(view: &View) -> Vec<bool> {
         .collect()
 }
 
-/// Whether the ray from `origin` along `dir` passes through the box.
-fn ray_meets_box(origin: &Point3<f64>, dir: &Vector3<f64>, roi: &Roi) -> bool {
-    let (mut near, mut far) = (0.0f64, f64::INFINITY);
-    for k in 0..3 {
-        if dir[k].abs() < 1e-12 {
-            if origin[k] < roi.0[k] || origin[k] > roi.1[k] {
-                return false;
-            }
-            continue;
-        }
-        let (a, b) = (
-            (roi.0[k] - origin[k]) / dir[k],
-            (roi.1[k] - origin[k]) / dir[k],
-        );
-        near = near.max(a.min(b));
-        far = far.min(a.max(b));
-    }
-    far > near
-}
-
 /// A plane n . p = d (|n| = 1) in world coordinates.
 #[derive(Debug, Clone, Copy)]
 struct Plane {
@@ -185,8 +165,11 @@ impl Plane {
         })
     }
 
-    fn distance(&self, p: &Point3<f64>) -> f64 {
-        (self.normal.dot(&p.coords) - self.offset).abs()
+    /// Whether a ring point lies on the plane (within
+    /// [`PLANE_TOLERANCE_RELATIVE`] of its depth).
+    fn holds(&self, r: &RingPoint) -> bool {
+        (self.normal.dot(&r.point.coords) - self.offset).abs()
+            <= PLANE_TOLERANCE_RELATIVE * r.depth_m
     }
 }
 
@@ -213,8 +196,7 @@ fn fill_view(view: &View, map: &mut DepthMap, roi: &Roi, min_score: f32) -> Fill
     if (map.width, map.height) != (camera.width, camera.height) {
         return report;
     }
-    let matched =
-        |i: usize| map.depth_m[i] > 0.0 && map.score[i] >= min_score && map.score[i].is_finite();
+    let matched = |i: usize| map.depth_m[i] > 0.0 && map.score[i] >= min_score;
     let plain = plain_mask(view);
     let origin = camera.centre_in_world();
     let world_from_cam = camera.cam_from_world.inverse();
@@ -283,23 +265,20 @@ fn fill_view(view: &View, map: &mut DepthMap, roi: &Roi, min_score: f32) -> Fill
         let Some(plane) = ransac_plane(&ring, label) else {
             continue;
         };
-        let inliers: Vec<&RingPoint> = ring
-            .iter()
-            .filter(|r| plane.distance(&r.point) <= PLANE_TOLERANCE_RELATIVE * r.depth_m)
-            .collect();
+        let inliers: Vec<&RingPoint> = ring.iter().filter(|r| plane.holds(r)).collect();
         if (inliers.len() as f64) < MIN_INLIER_SHARE * ring.len() as f64
             || !surrounds(&inliers, &region, w)
         {
             continue;
         }
+        let cos_limit = MAX_RAY_ANGLE_DEG.to_radians().cos();
         let mut filled = 0;
         for &i in &region {
             let pixel = Point2::new((i as i64 % w) as f64, (i as i64 / w) as f64);
             let ray_in_cam = camera.ray_in_cam(&pixel);
             let ray = world_from_cam.rotation * ray_in_cam;
             let along = plane.normal.dot(&ray);
-            let cos_limit = MAX_RAY_ANGLE_DEG.to_radians().cos();
-            if along.abs() < cos_limit * ray.norm() || !ray_meets_box(&origin, &ray, roi) {
+            if along.abs() < cos_limit * ray.norm() {
                 continue;
             }
             let t = (plane.offset - plane.normal.dot(&origin.coords)) / along;
@@ -328,11 +307,6 @@ fn fill_view(view: &View, map: &mut DepthMap, roi: &Roi, min_score: f32) -> Fill
 /// inliers), or `None`.
 fn ransac_plane(ring: &[RingPoint], seed: u32) -> Option<Plane> {
     let n = ring.len();
-    let count = |plane: &Plane| {
-        ring.iter()
-            .filter(|r| plane.distance(&r.point) <= PLANE_TOLERANCE_RELATIVE * r.depth_m)
-            .count()
-    };
     let mut best: Option<(usize, Plane)> = None;
     for k in 0..RANSAC_ITERATIONS as u64 {
         let s = (u64::from(seed) << 20) ^ (k * 3);
@@ -343,7 +317,7 @@ fn ransac_plane(ring: &[RingPoint], seed: u32) -> Option<Plane> {
         let Some(plane) = Plane::through(&ring[a].point, &ring[b].point, &ring[c].point) else {
             continue;
         };
-        let inliers = count(&plane);
+        let inliers = ring.iter().filter(|r| plane.holds(r)).count();
         if best.as_ref().is_none_or(|(most, _)| inliers > *most) {
             best = Some((inliers, plane));
         }
@@ -351,7 +325,7 @@ fn ransac_plane(ring: &[RingPoint], seed: u32) -> Option<Plane> {
     let (_, plane) = best?;
     let inliers: Vec<&Point3<f64>> = ring
         .iter()
-        .filter(|r| plane.distance(&r.point) <= PLANE_TOLERANCE_RELATIVE * r.depth_m)
+        .filter(|r| plane.holds(r))
         .map(|r| &r.point)
         .collect();
     if inliers.len() < 3 {
