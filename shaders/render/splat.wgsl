@@ -52,7 +52,8 @@ struct View {
     // visibility tolerance relative, absolute (m); smallest angle (rad);
     // ground snap height (m)
     blend: vec4<f32>,
-    // where the sources look (world m); bins of the backdrop colour table
+    // where the sources look (world m; unused by the shader); bins of each
+    // half of the backdrop colour table
     focus: vec4<f32>,
     // the selected sources' cameras (the first `sources.x`), nearest first
     selected_cameras: array<Camera, 4>,
@@ -65,11 +66,14 @@ struct View {
 @group(0) @binding(4) var<storage, read_write> color_out: array<u32>;
 @group(0) @binding(5) var<storage, read> source_pixels: array<u32>;
 @group(0) @binding(6) var<storage, read> source_depth_bits: array<u32>;
-// Mean colour (0..255) of what the sources see, by elevation from the focus
-// (bins over -90..90 degrees): the fill where no source sees a point.
+// Mean colour (0..255) of what the sources see where they meet the
+// backdrop: ground rings then wall bands (`focus.w` bins each): the fill
+// where no source sees a point.
 @group(0) @binding(7) var<storage, read> backdrop_colours: array<vec4<f32>>;
 
 const POINT_WORKGROUP: u32 = 256u;
+// `backdrop::WALL_FROM_RADIUS_SHARE`.
+const WALL_FROM_RADIUS_SHARE: f32 = 0.999;
 
 struct Splat {
     centre: vec2<f32>,
@@ -527,17 +531,24 @@ fn add_weighted(acc: vec4<f32>, hit: SourceHit, threshold: f32) -> vec4<f32> {
     return acc + vec4<f32>(sample_source(hit.image, hit.pixel) * w, w);
 }
 
-// Colour of a point no source sees: the sources' mean colour at its
-// elevation seen from the focus, else the background gradient at row `y`.
+// Colour of a point no source sees: the sources' mean colour where they
+// meet the backdrop at the same place (inside the cylinder the ground ring
+// at its distance from the axis, on the wall the band at its height:
+// `backdrop::colour_bin`), else the background gradient at row `y`.
 fn unseen_colour(point: vec3<f32>, y: f32) -> vec3<f32> {
     let bins = u32(view.focus.w);
     if bins == 0u {
         let t = y / max(f32(view.camera.size.y) - 1.0, 1.0);
         return mix(view.background_top.rgb, view.background_bottom.rgb, t) * 255.0;
     }
-    let d = point - view.focus.xyz;
-    let elevation = atan2(d.z, length(d.xy));
-    let bin = u32(clamp((elevation / 3.14159265 + 0.5) * f32(bins), 0.0, f32(bins) - 1.0));
+    let radius = max(view.backdrop.z, 1e-6);
+    let from_axis = length(point.xy - view.backdrop.xy);
+    let top = f32(bins) - 1.0;
+    var bin: u32;
+    if from_axis < WALL_FROM_RADIUS_SHARE * radius {
+        bin = u32(clamp(from_axis / radius * f32(bins), 0.0, top));
+    } else {
+        bin = bins + u32(clamp((point.z - view.backdrop.w) / radius * f32(bins), 0.0, top));
+    }
     return backdrop_colours[bin].rgb;
 }
-

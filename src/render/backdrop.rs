@@ -222,23 +222,52 @@ pub fn backdrop_hit(
     wall_hit(origin, ray, &centre, backdrop.radius_m)
 }
 
-/// Mean colour (RGB 0..255, A = samples) of the views' pixels by the
-/// elevation of their backdrop point seen from `focus`, in `bins` bins over
-/// -90..90 degrees; empty bins take the nearest filled one. This is what a
-/// point no camera sees is painted with: the crowd's and the sky's average
-/// at that height, never black. Empty when no pixel lands anywhere.
+/// Share of the radius from which a point counts as on the wall (backdrop
+/// hits on the wall sit at the radius up to rounding).
+pub const WALL_FROM_RADIUS_SHARE: f64 = 0.999;
+
+/// Index of `point_in_world` in the backdrop colour table (`2 * bins`
+/// entries, see [`colour_table`]). Inside the cylinder a point falls in the
+/// ring of ground at its distance from the axis (bins `0..bins` over
+/// `0..radius`); on the wall, in the band at its height above the ground
+/// (bins `bins..2 * bins` over heights `0..radius`; higher is the top bin).
+/// The ground's outermost ring and the wall's lowest band are neighbours.
+#[must_use]
+pub fn colour_bin(point_in_world: &Point3<f64>, backdrop: &Backdrop, bins: usize) -> usize {
+    let bins = bins.max(1);
+    let radius_m = backdrop.radius_m.max(f64::EPSILON);
+    let from_axis_m = (point_in_world.x - backdrop.centre_xy_m[0])
+        .hypot(point_in_world.y - backdrop.centre_xy_m[1]);
+    let top = bins as f64 - 1.0;
+    if from_axis_m < WALL_FROM_RADIUS_SHARE * radius_m {
+        (from_axis_m / radius_m * bins as f64).clamp(0.0, top) as usize
+    } else {
+        let height_m = point_in_world.z - backdrop.ground_z_m;
+        bins + (height_m / radius_m * bins as f64).clamp(0.0, top) as usize
+    }
+}
+
+/// Mean colour (RGB 0..255, A = samples) of the views' pixels by where they
+/// meet the backdrop: `2 * bins` entries, ground rings by distance from the
+/// axis then wall bands by height ([`colour_bin`]); empty bins take the
+/// nearest filled one. This is what a point no camera sees is painted
+/// with: the crowd's average at that height of the stands (or the ground's
+/// at that distance), never black. Keyed by the wall's own height, not by
+/// elevation seen from one point: a band of elevation mixes the stands'
+/// foot with the far ground, and its width in metres grows with distance.
+/// Empty when no pixel lands anywhere.
 #[must_use]
 pub fn colour_table(
     views: &[(Camera, &RgbaImage)],
     backdrop: &Backdrop,
-    focus: &Point3<f64>,
     bins: u32,
 ) -> Vec<[f32; 4]> {
     let bins = bins.max(1) as usize;
+    let entries = 2 * bins;
     let per_view: Vec<Vec<[f64; 4]>> = views
         .par_iter()
         .map(|(camera, image)| {
-            let mut sums = vec![[0.0f64; 4]; bins];
+            let mut sums = vec![[0.0f64; 4]; entries];
             let origin = camera.centre_in_world();
             let world_from_cam = camera.cam_from_world.inverse();
             for y in (0..camera.height).step_by(SAMPLE_STEP_PX) {
@@ -248,10 +277,7 @@ pub fn colour_table(
                     let Some(hit) = backdrop_hit(&origin, &ray, backdrop) else {
                         continue;
                     };
-                    let d = hit - focus;
-                    let elevation = d.z.atan2(d.x.hypot(d.y));
-                    let bin = ((elevation / std::f64::consts::PI + 0.5) * bins as f64)
-                        .clamp(0.0, bins as f64 - 1.0) as usize;
+                    let bin = colour_bin(&hit, backdrop, bins);
                     let p = image.pixel(x, y);
                     for c in 0..3 {
                         sums[bin][c] += f64::from(p[c]);
@@ -262,7 +288,7 @@ pub fn colour_table(
             sums
         })
         .collect();
-    let mut sums = vec![[0.0f64; 4]; bins];
+    let mut sums = vec![[0.0f64; 4]; entries];
     for view in per_view {
         for (total, s) in sums.iter_mut().zip(view) {
             for c in 0..4 {
@@ -270,11 +296,11 @@ pub fn colour_table(
             }
         }
     }
-    let filled: Vec<usize> = (0..bins).filter(|&b| sums[b][3] > 0.0).collect();
+    let filled: Vec<usize> = (0..entries).filter(|&b| sums[b][3] > 0.0).collect();
     if filled.is_empty() {
         return Vec::new();
     }
-    (0..bins)
+    (0..entries)
         .map(|b| {
             let nearest = *filled
                 .iter()
@@ -303,6 +329,27 @@ mod tests {
         assert!(((hit.x - 1.0).hypot(hit.y - 1.0) - 20.0).abs() < 1e-9);
         assert!((hit - origin).dot(&ray) > 0.0);
         assert!(wall_hit(&origin, &Vector3::z(), &Point2::origin(), 20.0).is_none());
+    }
+
+    #[test]
+    fn colour_bins_are_ground_rings_then_wall_bands() {
+        let backdrop = Backdrop {
+            centre_xy_m: [1.0, -1.0],
+            radius_m: 30.0,
+            ground_z_m: 0.0,
+        };
+        let bin = |x: f64, y: f64, z: f64| colour_bin(&Point3::new(x, y, z), &backdrop, 90);
+        // Ground: by distance from the axis, whatever the direction.
+        assert_eq!(bin(1.0, -1.0, 0.0), 0);
+        assert_eq!(bin(1.0 + 10.0, -1.0, 0.0), 30);
+        assert_eq!(bin(1.0, -1.0 - 10.0, 0.0), 30);
+        assert_eq!(bin(1.0 + 29.9, -1.0, 0.0), 89);
+        // Wall: by height above the ground, whatever the azimuth.
+        assert_eq!(bin(1.0 + 30.0, -1.0, 0.0), 90);
+        assert_eq!(bin(1.0, -1.0 + 30.0, 5.0), 105);
+        assert_eq!(bin(1.0 - 30.0, -1.0, 5.0), 105);
+        assert_eq!(bin(1.0 + 30.0, -1.0, 500.0), 179);
+        assert_eq!(bin(1.0 + 30.0, -1.0, -3.0), 90);
     }
 
     #[test]

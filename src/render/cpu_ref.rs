@@ -309,7 +309,7 @@ pub fn render_view_cpu(
     let cameras: Vec<Camera> = sources.iter().map(|(c, _)| c.clone()).collect();
     let focus = rig_focus(&cameras).unwrap_or_else(nalgebra::Point3::origin);
     let table = style.backdrop.map_or_else(Vec::new, |b| {
-        super::backdrop::colour_table(sources, &b, &focus, BACKDROP_COLOUR_BINS)
+        super::backdrop::colour_table(sources, &b, BACKDROP_COLOUR_BINS)
     });
     let blend = BlendInputs {
         selected: select_sources(&cameras, camera, &focus),
@@ -416,10 +416,12 @@ pub fn render_view_cpu(
             let bottom = Vec3::from_slice(&view.background_bottom[..3]);
             return (top * (1.0 - t) + bottom * t) * 255.0;
         }
-        let d = point - Vec3::from_array(blend.focus_in_world);
-        let elevation = d.z.atan2(Vec2::new(d.x, d.y).length());
-        let bins = table.len() as f32;
-        let bin = ((elevation / std::f32::consts::PI + 0.5) * bins).clamp(0.0, bins - 1.0) as usize;
+        let Some(backdrop) = style.backdrop.as_ref() else {
+            return Vec3::from_slice(&table[0][..3]);
+        };
+        let point_in_world =
+            nalgebra::Point3::new(f64::from(point.x), f64::from(point.y), f64::from(point.z));
+        let bin = super::backdrop::colour_bin(&point_in_world, backdrop, table.len() / 2);
         Vec3::from_slice(&table[bin][..3])
     };
     let pack = |c: Vec3| {

@@ -124,7 +124,8 @@ pub fn gpu_points(cloud: &PointCloud) -> Vec<PointGpu> {
         .collect()
 }
 
-/// Elevation bins of the backdrop colour table.
+/// Bins of each half of the backdrop colour table (ground rings, wall
+/// bands: `backdrop::colour_bin`).
 pub const BACKDROP_COLOUR_BINS: u32 = 90;
 /// Largest number of source views blended per pixel.
 pub const MAX_BLENDED_SOURCES: usize = 4;
@@ -412,7 +413,7 @@ impl SplatRenderer {
         let pixel_count = words.len().max(1);
         words.resize(pixel_count, 0);
         let table = style.backdrop.map_or_else(Vec::new, |backdrop| {
-            super::backdrop::colour_table(views, &backdrop, &focus, BACKDROP_COLOUR_BINS)
+            super::backdrop::colour_table(views, &backdrop, BACKDROP_COLOUR_BINS)
         });
         let colour_bins = if table.is_empty() {
             0
