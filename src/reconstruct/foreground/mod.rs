@@ -38,6 +38,7 @@
 
 pub mod cpu_ref;
 pub mod kernels;
+pub mod photo_hull;
 
 use std::time::Instant;
 
@@ -55,6 +56,7 @@ use crate::gpu::GpuContext;
 use crate::gpu::gpu_types::{CameraGpu, FOREGROUND_MAX_VIEWS, ForegroundParamsGpu};
 use crate::ingest::RgbaImage;
 pub use kernels::ForegroundKernels;
+pub use photo_hull::PhotoHullSettings;
 
 /// "No neighbour" in the neighbour table.
 pub const NO_VIEW: u32 = u32::MAX;
@@ -128,6 +130,8 @@ pub struct ForegroundSettings {
     /// Occlusion-aware pass: half-size (px) of the square each cloud point
     /// covers in the views' depth buffers (closes the gaps between points).
     pub visibility_splat_px: u32,
+    /// Plain pixels' depths from colour consistency ([`photo_hull`]).
+    pub photo_hull: PhotoHullSettings,
     /// Fusion (consistency, voxel) settings; `max_neighbours` also picks
     /// the sweep's neighbours (at most 4).
     pub fusion: ReconstructSettings,
@@ -157,6 +161,7 @@ impl Default for ForegroundSettings {
             occlusion_tolerance_m: 0.02,
             visibility_reach_m: 0.03,
             visibility_splat_px: 1,
+            photo_hull: PhotoHullSettings::default(),
             fusion: ReconstructSettings {
                 max_neighbours: 4,
                 min_score: 0.3,
@@ -210,6 +215,10 @@ pub struct ForegroundReport {
     pub sweep2_ms: f64,
     /// `refine`, all iterations, ms.
     pub refine_ms: f64,
+    /// Plain pixels given the photo hull's depth.
+    pub plain_pixels: usize,
+    /// Photo-hull depths of the plain pixels, milliseconds.
+    pub photo_hull_ms: f64,
     /// Fusion (CPU; both passes), ms.
     pub fusion_ms: f64,
     /// Everything, ms.
@@ -1048,7 +1057,6 @@ impl<'a> Foreground<'a> {
             if settings.refine_iterations == 0 {
                 let step_started = Instant::now();
                 maps = depth_maps(&packed, &list, &results, settings);
-                cloud = super::fusion::fuse(&packed.views, &maps, &settings.fusion);
                 report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;
             }
         }
@@ -1101,6 +1109,30 @@ impl<'a> Foreground<'a> {
             }
             let step_started = Instant::now();
             maps = depth_maps(&packed, &list, &results, settings);
+            report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;
+        }
+        if settings.photo_hull.enabled && !list.is_empty() {
+            let step_started = Instant::now();
+            let plain = photo_hull::plain_depths(
+                &packed,
+                &masks,
+                &list,
+                &runs,
+                &maps,
+                &settings.photo_hull,
+            );
+            for (result, depth) in results.iter_mut().zip(plain) {
+                if let Some(depth) = depth {
+                    *result = [depth, settings.fusion.min_score];
+                    report.plain_pixels += 1;
+                }
+            }
+            maps = depth_maps(&packed, &list, &results, settings);
+            report.photo_hull_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        }
+        let second_pass = settings.visibility_pass && !hint.is_empty();
+        if second_pass || settings.refine_iterations > 0 || settings.photo_hull.enabled {
+            let step_started = Instant::now();
             cloud = super::fusion::fuse(&packed.views, &maps, &settings.fusion);
             report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;
         }
