@@ -4,7 +4,7 @@
 //! Configurations: 8 cameras at 640x360 (the target), then the scaling with
 //! camera count (4, 16 at 360p) and resolution (8 at 1280x720). Each
 //! iteration prints the per-kernel split (segment, mask clean-up, hull,
-//! sweep, occlusion-aware sweep, refine, fusion). `BENCH_SMOKE=1` runs only 4 cameras at 160x90.
+//! sweep, occlusion-aware sweep, refine, photo hull, fusion). `BENCH_SMOKE=1` runs only 4 cameras at 160x90.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
 
@@ -63,7 +63,7 @@ fn bench_foreground(c: &mut Criterion) {
                 };
                 let r = &result.report;
                 eprintln!(
-                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + visibility {:.0} + sweep2 {:.0} + refine {:.0} + fusion {:.0}; {} fg px, {} points",
+                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + visibility {:.0} + sweep2 {:.0} + refine {:.0} + photo hull {:.0} + fusion {:.0}; {} fg px, {} points",
                     r.total_ms,
                     r.prepare_ms,
                     r.upload_ms,
@@ -74,6 +74,7 @@ fn bench_foreground(c: &mut Criterion) {
                     r.visibility_ms,
                     r.sweep2_ms,
                     r.refine_ms,
+                    r.photo_hull_ms,
                     r.fusion_ms,
                     r.foreground_pixels,
                     r.points

@@ -153,7 +153,7 @@ impl Default for ForegroundSettings {
             min_texture_std: 0.01,
             window_dilation_px: 1.0,
             depth_step_m: 0.015,
-            max_depth_below_hull_m: 0.2,
+            max_depth_below_hull_m: 0.4,
             textureless_from_hull: false,
             depth_median_tolerance_m: 0.02,
             visibility_pass: true,
