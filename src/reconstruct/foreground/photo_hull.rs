@@ -49,8 +49,8 @@ impl Default for PhotoHullSettings {
         Self {
             enabled: true,
             max_texture_std: 0.01,
-            max_color_difference: 0.08,
-            occlusion_margin_m: 0.03,
+            max_color_difference: 0.06,
+            occlusion_margin_m: 0.08,
             step_m: 0.005,
             outside_silhouette_carves: true,
         }
@@ -305,7 +305,13 @@ mod tests {
         let params = foreground_params(&packed, &roi, &ForegroundSettings::default());
         let unbounded = vec![[0.0f32; 4]; list.len()];
         let runs = cpu_ref::hull_cpu(&params, &packed.cameras, &distance, &list, &unbounded);
-        let settings = PhotoHullSettings::default();
+        // Exact depth maps here: a tight occlusion margin. (The default is
+        // wide for the matcher's depths, whose errors would otherwise hide
+        // points from views that do see them.)
+        let settings = PhotoHullSettings {
+            occlusion_margin_m: 0.03,
+            ..PhotoHullSettings::default()
+        };
         let depths = plain_depths(&packed, &masks, &list, &runs, &true_maps, &settings);
         assert_eq!(depths.len(), list.len());
         // The same march with colour ignored: the undilated silhouettes alone.
