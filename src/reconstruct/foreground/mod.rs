@@ -33,6 +33,9 @@
 //!    Smooth surfaces spread from where they matched into where the sweep
 //!    was ambiguous, and the slanted windows match the bodies' curved
 //!    sides better than fronto-parallel ones.
+//! 8. Photo hull (CPU, [`photo_hull`]): plain pixels, where stereo has
+//!    nothing to match, take the first depth of their hull runs that every
+//!    view seeing it agrees with in colour; fusion checks them like the rest.
 //!
 //! Every kernel has a CPU twin in `cpu_ref.rs` ([`Backend::Cpu`]).
 
