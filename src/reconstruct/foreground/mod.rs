@@ -1286,6 +1286,24 @@ fn depth_maps(
     maps
 }
 
+/// Test frames packed as their own plates, the foreground being every
+/// pixel with some red: the packed frame set, the cleaned masks, the listed
+/// pixels and the hull's distance map (1 px dilation).
+#[cfg(test)]
+fn pack_red_silhouettes(
+    rig: &Rig,
+    images: &[Option<RgbaImage>],
+) -> (PackedFrameSet, Vec<Vec<u8>>, Vec<u32>, Vec<u32>) {
+    let packed = pack_frame_set(rig, images, images).unwrap();
+    let raw: Vec<u32> = images
+        .iter()
+        .flatten()
+        .flat_map(|image| image.rgba.chunks(4).map(|p| u32::from(p[0] > 0)))
+        .collect();
+    let (masks, list, distance) = masks_and_list(&packed.cameras, &raw, 1);
+    (packed, masks, list, distance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1398,13 +1416,7 @@ mod tests {
                 })
             })
             .collect();
-        let packed = pack_frame_set(&rig, &images, &images).unwrap();
-        let raw: Vec<u32> = images
-            .iter()
-            .flatten()
-            .flat_map(|image| image.rgba.chunks(4).map(|p| u32::from(p[0] > 0)))
-            .collect();
-        let (_, list, distance) = masks_and_list(&packed.cameras, &raw, 1);
+        let (packed, _, list, distance) = pack_red_silhouettes(&rig, &images);
         (centre, radius_m, packed, distance, list)
     }
 

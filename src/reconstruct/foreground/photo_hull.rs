@@ -233,7 +233,7 @@ mod tests {
     use super::*;
     use crate::ingest::RgbaImage;
     use crate::reconstruct::foreground::{
-        ForegroundSettings, cpu_ref, foreground_params, masks_and_list, pack_frame_set,
+        ForegroundSettings, cpu_ref, foreground_params, pack_red_silhouettes,
     };
 
     /// Two plain balls of different colours 2 cm apart: where the side
@@ -294,13 +294,8 @@ mod tests {
                 })
             })
             .collect();
-        let packed = pack_frame_set(&rig, &images, &images).unwrap();
-        let raw: Vec<u32> = images
-            .iter()
-            .flatten()
-            .flat_map(|image| image.rgba.chunks(4).map(|p| u32::from(p[0] > 0)))
-            .collect();
-        let (masks, list, distance) = masks_and_list(&packed.cameras, &raw, 1);
+        // Both balls have some red: every ball pixel is foreground.
+        let (packed, masks, list, distance) = pack_red_silhouettes(&rig, &images);
         let roi = (Point3::new(-1.0, -1.0, 0.0), Point3::new(1.0, 1.0, 2.0));
         let params = foreground_params(&packed, &roi, &ForegroundSettings::default());
         let unbounded = vec![[0.0f32; 4]; list.len()];
