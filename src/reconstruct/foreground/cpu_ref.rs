@@ -52,7 +52,8 @@ struct RefWindow {
 }
 const FINE_SAMPLES: i32 = 3;
 
-fn unpack_rgb(c: u32) -> Vec3 {
+/// RGB (0..1) of a packed RGBA8 word.
+pub(crate) fn unpack_rgb(c: u32) -> Vec3 {
     Vec3::new(
         (c & 255) as f32,
         ((c >> 8) & 255) as f32,

@@ -1029,6 +1029,8 @@ impl<'a> Foreground<'a> {
         report.fusion_ms = step_started.elapsed().as_secs_f64() * 1e3;
         let mut results = results;
         let mut hint = Vec::new();
+        // Whether the depth maps changed after the first fusion.
+        let mut maps_changed = false;
         if settings.visibility_pass && !cloud.is_empty() {
             let step_started = Instant::now();
             hint = visibility_depths(&packed, &cloud, settings.visibility_splat_px);
@@ -1060,6 +1062,7 @@ impl<'a> Foreground<'a> {
             if settings.refine_iterations == 0 {
                 let step_started = Instant::now();
                 maps = depth_maps(&packed, &list, &results, settings);
+                maps_changed = true;
                 report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;
             }
         }
@@ -1112,6 +1115,7 @@ impl<'a> Foreground<'a> {
             }
             let step_started = Instant::now();
             maps = depth_maps(&packed, &list, &results, settings);
+            maps_changed = true;
             report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;
         }
         if settings.photo_hull.enabled && !list.is_empty() {
@@ -1131,10 +1135,10 @@ impl<'a> Foreground<'a> {
                 }
             }
             maps = depth_maps(&packed, &list, &results, settings);
+            maps_changed = true;
             report.photo_hull_ms = step_started.elapsed().as_secs_f64() * 1e3;
         }
-        let second_pass = settings.visibility_pass && !hint.is_empty();
-        if second_pass || settings.refine_iterations > 0 || settings.photo_hull.enabled {
+        if maps_changed {
             let step_started = Instant::now();
             cloud = super::fusion::fuse(&packed.views, &maps, &settings.fusion);
             report.fusion_ms += step_started.elapsed().as_secs_f64() * 1e3;

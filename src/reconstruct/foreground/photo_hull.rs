@@ -20,6 +20,7 @@
 use glam::{Vec2, Vec3};
 use rayon::prelude::*;
 
+use super::cpu_ref::unpack_rgb;
 use super::{PackedFrameSet, decode_pixel};
 use crate::gpu::gpu_types::CameraGpu;
 use crate::reconstruct::cpu_ref::Cam;
@@ -83,14 +84,7 @@ impl ViewSamples {
         }
         let (box_width, box_height) = (x1.saturating_sub(x0), y1.saturating_sub(y0));
         let offset = camera.size[2] as usize;
-        let rgb_at = |x: usize, y: usize| {
-            let c = packed.colors[offset + y * w + x];
-            Vec3::new(
-                (c & 255) as f32,
-                ((c >> 8) & 255) as f32,
-                ((c >> 16) & 255) as f32,
-            ) / 255.0
-        };
+        let rgb_at = |x: usize, y: usize| unpack_rgb(packed.colors[offset + y * w + x]);
         let n = box_width * box_height;
         let mut samples = Self {
             x0,
@@ -139,9 +133,9 @@ impl ViewSamples {
 
 /// Per listed pixel, the photo hull's front depth (m) if the pixel is
 /// plain and some depth within its hull runs is colour-consistent; `None`
-/// otherwise. `masks` are the views' cleaned silhouettes (a view votes
-/// only where the point falls inside its silhouette), `maps` the matcher's
-/// depth maps (visibility).
+/// otherwise. `masks` are the views' cleaned (undilated) silhouettes: a
+/// point outside one is empty, seen or not; `maps` the matcher's depth
+/// maps (visibility).
 #[must_use]
 pub fn plain_depths(
     packed: &PackedFrameSet,
