@@ -67,13 +67,16 @@ struct View {
 @group(0) @binding(5) var<storage, read> source_pixels: array<u32>;
 @group(0) @binding(6) var<storage, read> source_depth_bits: array<u32>;
 // Mean colour (0..255) of what the sources see where they meet the
-// backdrop: ground rings then wall bands (`focus.w` bins each): the fill
-// where no source sees a point.
+// backdrop: per azimuth sector, ground rings then wall bands (`focus.w`
+// bins each): the fill where no source sees a point.
 @group(0) @binding(7) var<storage, read> backdrop_colours: array<vec4<f32>>;
 
 const POINT_WORKGROUP: u32 = 256u;
 // `backdrop::WALL_FROM_RADIUS_SHARE`.
 const WALL_FROM_RADIUS_SHARE: f32 = 0.999;
+// `backdrop::AZIMUTH_SECTORS`.
+const BACKDROP_AZIMUTH_SECTORS: u32 = 16u;
+const PI: f32 = 3.14159265358979;
 
 struct Splat {
     centre: vec2<f32>,
@@ -532,9 +535,10 @@ fn add_weighted(acc: vec4<f32>, hit: SourceHit, threshold: f32) -> vec4<f32> {
 }
 
 // Colour of a point no source sees: the sources' mean colour where they
-// meet the backdrop at the same place (inside the cylinder the ground ring
-// at its distance from the axis, on the wall the band at its height:
-// `backdrop::colour_bin`), else the background gradient at row `y`.
+// meet the backdrop at the same place (in its azimuth sector, inside the
+// cylinder the ground ring at its distance from the axis, on the wall the
+// band at its height: `backdrop::table_colour`), else the background
+// gradient at row `y`.
 fn unseen_colour(point: vec3<f32>, y: f32) -> vec3<f32> {
     let bins = u32(view.focus.w);
     if bins == 0u {
@@ -542,7 +546,8 @@ fn unseen_colour(point: vec3<f32>, y: f32) -> vec3<f32> {
         return mix(view.background_top.rgb, view.background_bottom.rgb, t) * 255.0;
     }
     let radius = max(view.backdrop.z, 1e-6);
-    let from_axis = length(point.xy - view.backdrop.xy);
+    let offset = point.xy - view.backdrop.xy;
+    let from_axis = length(offset);
     let top = f32(bins) - 1.0;
     var bin: u32;
     if from_axis < WALL_FROM_RADIUS_SHARE * radius {
@@ -550,5 +555,14 @@ fn unseen_colour(point: vec3<f32>, y: f32) -> vec3<f32> {
     } else {
         bin = bins + u32(clamp((point.z - view.backdrop.w) / radius * f32(bins), 0.0, top));
     }
-    return backdrop_colours[bin].rgb;
+    // Between the two nearest sector centres (`backdrop::table_colour`).
+    let sectors = f32(BACKDROP_AZIMUTH_SECTORS);
+    let raw = (atan2(offset.y, offset.x) + PI) / (2.0 * PI) * sectors - 0.5;
+    let position = raw - sectors * floor(raw / sectors);
+    let first = min(u32(position), BACKDROP_AZIMUTH_SECTORS - 1u);
+    let second = (first + 1u) % BACKDROP_AZIMUTH_SECTORS;
+    let t = position - f32(first);
+    let a = backdrop_colours[first * 2u * bins + bin].rgb;
+    let b = backdrop_colours[second * 2u * bins + bin].rgb;
+    return mix(a, b, t);
 }

@@ -247,15 +247,76 @@ pub fn colour_bin(point_in_world: &Point3<f64>, backdrop: &Backdrop, bins: usize
     }
 }
 
+/// Sectors of azimuth around the backdrop's axis in the colour table
+/// (`BACKDROP_AZIMUTH_SECTORS` in `splat.wgsl`): the stands' brightness
+/// follows the sun around the ring (on the demo capture the sunlit side is
+/// half again as bright as the far side), so a ring-wide mean paints an
+/// unseen stretch of the stands in the wrong light.
+pub const AZIMUTH_SECTORS: usize = 16;
+/// Fewest samples a (sector, bin) entry needs to stand on its own; others
+/// are interpolated from the nearest sectors on either side.
+const MIN_SECTOR_SAMPLES: f64 = 8.0;
+
+/// Azimuth sector (`0..sectors`) of `point_in_world` around the backdrop's
+/// axis, counter-clockwise from -x.
+#[must_use]
+pub fn colour_sector(point_in_world: &Point3<f64>, backdrop: &Backdrop, sectors: usize) -> usize {
+    let sectors = sectors.max(1);
+    let azimuth = (point_in_world.y - backdrop.centre_xy_m[1])
+        .atan2(point_in_world.x - backdrop.centre_xy_m[0]);
+    let share = (azimuth + std::f64::consts::PI) / std::f64::consts::TAU;
+    ((share * sectors as f64) as usize).min(sectors - 1)
+}
+
+/// Index of `point_in_world` in a table of [`colour_table`]: its sector's
+/// `2 * bins` entries, at its [`colour_bin`].
+#[must_use]
+pub fn colour_index(point_in_world: &Point3<f64>, backdrop: &Backdrop, bins: usize) -> usize {
+    colour_sector(point_in_world, backdrop, AZIMUTH_SECTORS) * 2 * bins.max(1)
+        + colour_bin(point_in_world, backdrop, bins)
+}
+
+/// The colour of `point_in_world` in a table of [`colour_table`]: its
+/// [`colour_bin`], interpolated in azimuth between the two nearest sector
+/// centres (no seams where sectors meet). `unseen_colour` in `splat.wgsl`.
+#[must_use]
+pub fn table_colour(
+    table: &[[f32; 4]],
+    point_in_world: &Point3<f64>,
+    backdrop: &Backdrop,
+) -> [f32; 3] {
+    let per_sector = (table.len() / AZIMUTH_SECTORS).max(1);
+    let bin = colour_bin(point_in_world, backdrop, per_sector / 2);
+    let azimuth = (point_in_world.y - backdrop.centre_xy_m[1])
+        .atan2(point_in_world.x - backdrop.centre_xy_m[0]);
+    let position =
+        ((azimuth + std::f64::consts::PI) / std::f64::consts::TAU * AZIMUTH_SECTORS as f64 - 0.5)
+            .rem_euclid(AZIMUTH_SECTORS as f64) as f32;
+    let first = (position as usize).min(AZIMUTH_SECTORS - 1);
+    let second = (first + 1) % AZIMUTH_SECTORS;
+    let t = position - first as f32;
+    let at = |sector: usize| {
+        table
+            .get(sector * per_sector + bin)
+            .copied()
+            .unwrap_or_default()
+    };
+    let (a, b) = (at(first), at(second));
+    [0, 1, 2].map(|k| a[k] * (1.0 - t) + b[k] * t)
+}
+
 /// Mean colour (RGB 0..255, A = samples) of the views' pixels by where they
-/// meet the backdrop: `2 * bins` entries, ground rings by distance from the
-/// axis then wall bands by height ([`colour_bin`]); empty bins take the
-/// nearest filled one. This is what a point no camera sees is painted
-/// with: the crowd's average at that height of the stands (or the ground's
-/// at that distance), never black. Keyed by the wall's own height, not by
-/// elevation seen from one point: a band of elevation mixes the stands'
-/// foot with the far ground, and its width in metres grows with distance.
-/// Empty when no pixel lands anywhere.
+/// meet the backdrop: per azimuth sector ([`AZIMUTH_SECTORS`], see
+/// [`colour_sector`]) `2 * bins` entries, ground rings by distance from the
+/// axis then wall bands by height ([`colour_bin`]); look one up with
+/// [`colour_index`]. An entry with too few samples is interpolated in
+/// azimuth between the nearest sectors that have the bin; a bin no sector
+/// has takes the nearest filled bin of the whole ring. This is what a point
+/// no camera sees is painted with: the crowd's average at that height of
+/// that side of the stands (or the ground's at that distance), never black.
+/// Keyed by the wall's own height, not by elevation seen from one point: a
+/// band of elevation mixes the stands' foot with the far ground, and its
+/// width in metres grows with distance. Empty when no pixel lands anywhere.
 #[must_use]
 pub fn colour_table(
     views: &[(Camera, &RgbaImage)],
@@ -263,7 +324,8 @@ pub fn colour_table(
     bins: u32,
 ) -> Vec<[f32; 4]> {
     let bins = bins.max(1) as usize;
-    let entries = 2 * bins;
+    let per_sector = 2 * bins;
+    let entries = AZIMUTH_SECTORS * per_sector;
     let per_view: Vec<Vec<[f64; 4]>> = views
         .par_iter()
         .map(|(camera, image)| {
@@ -277,7 +339,7 @@ pub fn colour_table(
                     let Some(hit) = backdrop_hit(&origin, &ray, backdrop) else {
                         continue;
                     };
-                    let bin = colour_bin(&hit, backdrop, bins);
+                    let bin = colour_index(&hit, backdrop, bins);
                     let p = image.pixel(x, y);
                     for c in 0..3 {
                         sums[bin][c] += f64::from(p[c]);
@@ -296,25 +358,60 @@ pub fn colour_table(
             }
         }
     }
-    let filled: Vec<usize> = (0..entries).filter(|&b| sums[b][3] > 0.0).collect();
+    // The whole ring's bins, for bins no sector fills.
+    let mut ring = vec![[0.0f64; 4]; per_sector];
+    for (k, s) in sums.iter().enumerate() {
+        for c in 0..4 {
+            ring[k % per_sector][c] += s[c];
+        }
+    }
+    let filled: Vec<usize> = (0..per_sector).filter(|&b| ring[b][3] > 0.0).collect();
     if filled.is_empty() {
         return Vec::new();
     }
-    (0..entries)
-        .map(|b| {
-            let nearest = *filled
-                .iter()
-                .min_by_key(|&&f| f.abs_diff(b))
-                .unwrap_or(&filled[0]);
-            let s = sums[nearest];
-            [
-                (s[0] / s[3]) as f32,
-                (s[1] / s[3]) as f32,
-                (s[2] / s[3]) as f32,
-                s[3] as f32,
-            ]
-        })
-        .collect()
+    let mean = |s: &[f64; 4]| [s[0] / s[3], s[1] / s[3], s[2] / s[3]];
+    let ring_mean = |b: usize| {
+        let nearest = *filled
+            .iter()
+            .min_by_key(|&&f| f.abs_diff(b))
+            .unwrap_or(&filled[0]);
+        mean(&ring[nearest])
+    };
+    let solid = |sector: usize, b: usize| sums[sector * per_sector + b][3] >= MIN_SECTOR_SAMPLES;
+    let mut table = Vec::with_capacity(entries);
+    for sector in 0..AZIMUTH_SECTORS {
+        for b in 0..per_sector {
+            let samples = sums[sector * per_sector + b][3];
+            let rgb = if solid(sector, b) {
+                mean(&sums[sector * per_sector + b])
+            } else {
+                // The nearest solid sectors counter-clockwise and clockwise.
+                let step = |forward: bool| {
+                    (1..AZIMUTH_SECTORS).find_map(|d| {
+                        let other = if forward {
+                            (sector + d) % AZIMUTH_SECTORS
+                        } else {
+                            (sector + AZIMUTH_SECTORS - d) % AZIMUTH_SECTORS
+                        };
+                        solid(other, b).then_some((d as f64, other))
+                    })
+                };
+                match (step(true), step(false)) {
+                    (Some((d_ccw, ccw)), Some((d_cw, cw))) => {
+                        let (a, c) = (
+                            mean(&sums[ccw * per_sector + b]),
+                            mean(&sums[cw * per_sector + b]),
+                        );
+                        let t = d_ccw / (d_ccw + d_cw);
+                        [0, 1, 2].map(|k| a[k] * (1.0 - t) + c[k] * t)
+                    }
+                    _ => ring_mean(b),
+                }
+            };
+            table.push([rgb[0] as f32, rgb[1] as f32, rgb[2] as f32, samples as f32]);
+        }
+    }
+    table
 }
 
 #[cfg(test)]
@@ -350,6 +447,51 @@ mod tests {
         assert_eq!(bin(1.0 - 30.0, -1.0, 5.0), 105);
         assert_eq!(bin(1.0 + 30.0, -1.0, 500.0), 179);
         assert_eq!(bin(1.0 + 30.0, -1.0, -3.0), 90);
+    }
+
+    #[test]
+    fn unseen_stands_take_the_light_of_their_own_side() {
+        // Two cameras at the centre, one facing the sunlit stands (+x, grey
+        // 200), one the shaded ones (+y, grey 50); nobody faces -x or -y.
+        let backdrop = Backdrop {
+            centre_xy_m: [0.0, 0.0],
+            radius_m: 30.0,
+            ground_z_m: 0.0,
+        };
+        let eye = Point3::new(0.0, 0.0, 5.0);
+        let view = |id: &str, target: Point3<f64>, grey: u8| {
+            // A wide, short view: +-39 degrees of azimuth, +-3 m of height.
+            let camera = Camera::look_at(id, 320, 40, 200.0, &eye, &target).unwrap();
+            let image = RgbaImage {
+                width: 320,
+                height: 40,
+                rgba: std::sync::Arc::new([grey, grey, grey, 255].repeat(320 * 40)),
+            };
+            (camera, image)
+        };
+        let views = [
+            view("sunlit", Point3::new(30.0, 0.0, 5.0), 200),
+            view("shaded", Point3::new(0.0, 30.0, 5.0), 50),
+        ];
+        let borrowed: Vec<_> = views.iter().map(|(c, i)| (c.clone(), i)).collect();
+        let table = colour_table(&borrowed, &backdrop, 90);
+        assert_eq!(table.len(), AZIMUTH_SECTORS * 2 * 90);
+        let grey_at = |azimuth_deg: f64| {
+            let a = azimuth_deg.to_radians();
+            let point = Point3::new(30.0 * a.cos(), 30.0 * a.sin(), 5.0);
+            table_colour(&table, &point, &backdrop)[0]
+        };
+        // Each side keeps its own light (a ring-wide mean would give 125).
+        assert!((grey_at(0.0) - 200.0).abs() < 1.0, "{}", grey_at(0.0));
+        assert!((grey_at(90.0) - 50.0).abs() < 1.0, "{}", grey_at(90.0));
+        // The unseen side, equally far from both, lies between them.
+        let unseen = grey_at(225.0);
+        assert!((unseen - 125.0).abs() < 20.0, "{unseen}");
+        // No seams: neighbouring azimuths differ little.
+        for step in 0..360 {
+            let d = (grey_at(f64::from(step)) - grey_at(f64::from(step) + 1.0)).abs();
+            assert!(d < 15.0, "{d} between {step} and {} degrees", step + 1);
+        }
     }
 
     #[test]

@@ -421,8 +421,11 @@ pub fn render_view_cpu(
         };
         let point_in_world =
             nalgebra::Point3::new(f64::from(point.x), f64::from(point.y), f64::from(point.z));
-        let bin = super::backdrop::colour_bin(&point_in_world, backdrop, table.len() / 2);
-        Vec3::from_slice(&table[bin][..3])
+        Vec3::from_array(super::backdrop::table_colour(
+            &table,
+            &point_in_world,
+            backdrop,
+        ))
     };
     let pack = |c: Vec3| {
         let q = c.clamp(Vec3::ZERO, Vec3::splat(255.0)) + Vec3::splat(0.5);
