@@ -257,15 +257,20 @@ pub const AZIMUTH_SECTORS: usize = 16;
 /// are interpolated from the nearest sectors on either side.
 const MIN_SECTOR_SAMPLES: f64 = 8.0;
 
+/// Azimuth of `point_in_world` around the backdrop's axis as a share of
+/// the full turn (`0..=1`), counter-clockwise from -x.
+fn azimuth_share(point_in_world: &Point3<f64>, backdrop: &Backdrop) -> f64 {
+    let azimuth = (point_in_world.y - backdrop.centre_xy_m[1])
+        .atan2(point_in_world.x - backdrop.centre_xy_m[0]);
+    (azimuth + std::f64::consts::PI) / std::f64::consts::TAU
+}
+
 /// Azimuth sector (`0..sectors`) of `point_in_world` around the backdrop's
 /// axis, counter-clockwise from -x.
 #[must_use]
 pub fn colour_sector(point_in_world: &Point3<f64>, backdrop: &Backdrop, sectors: usize) -> usize {
     let sectors = sectors.max(1);
-    let azimuth = (point_in_world.y - backdrop.centre_xy_m[1])
-        .atan2(point_in_world.x - backdrop.centre_xy_m[0]);
-    let share = (azimuth + std::f64::consts::PI) / std::f64::consts::TAU;
-    ((share * sectors as f64) as usize).min(sectors - 1)
+    ((azimuth_share(point_in_world, backdrop) * sectors as f64) as usize).min(sectors - 1)
 }
 
 /// Index of `point_in_world` in a table of [`colour_table`]: its sector's
@@ -287,11 +292,8 @@ pub fn table_colour(
 ) -> [f32; 3] {
     let per_sector = (table.len() / AZIMUTH_SECTORS).max(1);
     let bin = colour_bin(point_in_world, backdrop, per_sector / 2);
-    let azimuth = (point_in_world.y - backdrop.centre_xy_m[1])
-        .atan2(point_in_world.x - backdrop.centre_xy_m[0]);
-    let position =
-        ((azimuth + std::f64::consts::PI) / std::f64::consts::TAU * AZIMUTH_SECTORS as f64 - 0.5)
-            .rem_euclid(AZIMUTH_SECTORS as f64) as f32;
+    let position = (azimuth_share(point_in_world, backdrop) * AZIMUTH_SECTORS as f64 - 0.5)
+        .rem_euclid(AZIMUTH_SECTORS as f64) as f32;
     let first = (position as usize).min(AZIMUTH_SECTORS - 1);
     let second = (first + 1) % AZIMUTH_SECTORS;
     let t = position - first as f32;
