@@ -310,10 +310,10 @@ pub fn table_colour(
 /// Mean colour (RGB 0..255, A = samples) of the views' pixels by where they
 /// meet the backdrop: per azimuth sector ([`AZIMUTH_SECTORS`], see
 /// [`colour_sector`]) `2 * bins` entries, ground rings by distance from the
-/// axis then wall bands by height ([`colour_bin`]); look one up with
-/// [`colour_index`]. An entry with too few samples is interpolated in
-/// azimuth between the nearest sectors that have the bin; a bin no sector
-/// has takes the nearest filled bin of the whole ring. This is what a point
+/// axis then wall bands by height ([`colour_bin`]), entry [`colour_index`];
+/// the renderer reads it with [`table_colour`]. An entry with too few
+/// samples is interpolated in azimuth between the nearest sectors that have
+/// the bin; a bin no sector has takes the nearest filled bin of the ring. This is what a point
 /// no camera sees is painted with: the crowd's average at that height of
 /// that side of the stands (or the ground's at that distance), never black.
 /// Keyed by the wall's own height, not by elevation seen from one point: a
