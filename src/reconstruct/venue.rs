@@ -166,7 +166,7 @@ const VENUE_REFINE_RADIUS_M: f32 = 0.3;
 /// cameras see is matched, and vertical planes are tried besides
 /// fronto-parallel and horizontal ones. Depth is sampled more finely than per
 /// frame ([`VENUE_COARSE_SAMPLES`], [`VENUE_REFINE_SAMPLES`]): issue 4's
-/// held-out PSNR (session 15) rose 0.05-0.2 dB on all four measured views
+/// held-out PSNR (session 15) rose 0.08-0.22 dB on all four measured views
 /// for a build of ~36 s instead of ~28 s on the demo plates.
 fn venue_settings(settings: &ReconstructSettings) -> ReconstructSettings {
     ReconstructSettings {
