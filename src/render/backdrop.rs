@@ -265,20 +265,13 @@ fn azimuth_share(point_in_world: &Point3<f64>, backdrop: &Backdrop) -> f64 {
     (azimuth + std::f64::consts::PI) / std::f64::consts::TAU
 }
 
-/// Azimuth sector (`0..sectors`) of `point_in_world` around the backdrop's
-/// axis, counter-clockwise from -x.
-#[must_use]
-pub fn colour_sector(point_in_world: &Point3<f64>, backdrop: &Backdrop, sectors: usize) -> usize {
-    let sectors = sectors.max(1);
-    ((azimuth_share(point_in_world, backdrop) * sectors as f64) as usize).min(sectors - 1)
-}
-
-/// Index of `point_in_world` in a table of [`colour_table`]: its sector's
-/// `2 * bins` entries, at its [`colour_bin`].
-#[must_use]
-pub fn colour_index(point_in_world: &Point3<f64>, backdrop: &Backdrop, bins: usize) -> usize {
-    colour_sector(point_in_world, backdrop, AZIMUTH_SECTORS) * 2 * bins.max(1)
-        + colour_bin(point_in_world, backdrop, bins)
+/// Index of `point_in_world` in a table of [`colour_table`]: its azimuth
+/// sector's `2 * bins` entries (sectors counter-clockwise from -x), at its
+/// [`colour_bin`].
+fn colour_index(point_in_world: &Point3<f64>, backdrop: &Backdrop, bins: usize) -> usize {
+    let sector = ((azimuth_share(point_in_world, backdrop) * AZIMUTH_SECTORS as f64) as usize)
+        .min(AZIMUTH_SECTORS - 1);
+    sector * 2 * bins.max(1) + colour_bin(point_in_world, backdrop, bins)
 }
 
 /// The colour of `point_in_world` in a table of [`colour_table`]: its
@@ -308,14 +301,14 @@ pub fn table_colour(
 }
 
 /// Mean colour (RGB 0..255, A = samples) of the views' pixels by where they
-/// meet the backdrop: per azimuth sector ([`AZIMUTH_SECTORS`], see
-/// [`colour_sector`]) `2 * bins` entries, ground rings by distance from the
-/// axis then wall bands by height ([`colour_bin`]), entry [`colour_index`];
-/// the renderer reads it with [`table_colour`]. An entry with too few
-/// samples is interpolated in azimuth between the nearest sectors that have
-/// the bin; a bin no sector has takes the nearest filled bin of the ring. This is what a point
-/// no camera sees is painted with: the crowd's average at that height of
-/// that side of the stands (or the ground's at that distance), never black.
+/// meet the backdrop: per azimuth sector ([`AZIMUTH_SECTORS`]) `2 * bins`
+/// entries, ground rings by distance from the axis then wall bands by
+/// height ([`colour_bin`]); the renderer reads it with [`table_colour`]. An
+/// entry with too few samples is interpolated in azimuth between the
+/// nearest sectors that have the bin; a bin no sector has takes the nearest
+/// filled bin of the ring. This is what a point no camera sees is painted
+/// with: the crowd's average at that height of that side of the stands (or
+/// the ground's at that distance), never black.
 /// Keyed by the wall's own height, not by elevation seen from one point: a
 /// band of elevation mixes the stands' foot with the far ground, and its
 /// width in metres grows with distance. Empty when no pixel lands anywhere.
