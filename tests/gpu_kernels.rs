@@ -54,12 +54,19 @@ fn plane_sweep_gpu_matches_cpu_reference() {
         roi: Some(Scene::roi()),
         ..ReconstructSettings::default()
     };
-    // The venue's scoring: vertical planes, the best neighbour alone.
+    // The venue's scoring: vertical planes, the best neighbour alone, an
+    // adaptive window; no cost volume.
     let venue = ReconstructSettings {
         vertical_planes: 3,
         best_neighbour_only: true,
+        support_sigma_grey: 0.1,
+        coarse_aggregation: None,
         ..instant.clone()
     };
+    assert!(
+        instant.coarse_aggregation.is_some(),
+        "the per-frame default writes the coarsest level's cost volume"
+    );
     let (views, _) = reconstruct::prepare_views(&rig, &images).unwrap();
     let (cameras, gray) = reconstruct::pack_views(&views, instant.levels);
     let sweep = PlaneSweep::new(&ctx);
@@ -77,8 +84,8 @@ fn plane_sweep_gpu_matches_cpu_reference() {
                 settings,
             );
             let gpu = sweep.run(&ctx, &inputs, &params, &prior.depth_m).unwrap();
-            let (cpu_depth, cpu_score) =
-                cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
+            let cpu = cpu_ref::sweep_cpu(&params, &cameras, &gray, &prior.depth_m);
+            let (cpu_depth, cpu_score) = (&cpu.depth_m, &cpu.score);
             let n = gpu.depth_m.len();
             let valid = gpu.depth_m.iter().filter(|d| **d > 0.0).count();
             assert!(
@@ -98,6 +105,39 @@ fn plane_sweep_gpu_matches_cpu_reference() {
                 agree as f64 >= 0.98 * n as f64,
                 "view {r} level {level}: GPU and CPU agree on {agree}/{n}"
             );
+            // The cost volume: written at the coarsest level when the
+            // aggregation asks for it, the same per pixel on both.
+            let wants_volume =
+                level + 1 == settings.levels && settings.coarse_aggregation.is_some();
+            assert_eq!(
+                gpu.volume.is_empty(),
+                !wants_volume,
+                "view {r} level {level}"
+            );
+            assert_eq!(gpu.volume.len(), cpu.volume.len());
+            if wants_volume {
+                let stride = gpu.volume.len() / n;
+                let same = (0..n)
+                    .filter(|&p| {
+                        let (g, c) = (
+                            &gpu.volume[p * stride..(p + 1) * stride],
+                            &cpu.volume[p * stride..(p + 1) * stride],
+                        );
+                        (g[0] - c[0]).abs() <= 1e-4
+                            && (g[1] - c[1]).abs() <= 1e-5
+                            && g[2..]
+                                .iter()
+                                .zip(&c[2..])
+                                .all(|(a, b)| (a - b).abs() <= 0.01)
+                    })
+                    .count();
+                let swept = (0..n).filter(|&p| gpu.volume[p * stride + 1] > 0.0).count();
+                assert!(swept > n / 2, "view {r}: only {swept}/{n} pixels swept");
+                assert!(
+                    same as f64 >= 0.98 * n as f64,
+                    "view {r}: cost volumes agree on {same}/{n} pixels"
+                );
+            }
             prior = gpu;
         }
     }

@@ -2,7 +2,9 @@
 //
 // For a reference pixel, candidate depths along its ray are scored by
 // normalised cross-correlation (NCC) of a 5x5 grey window (spaced
-// `tuning.z` px) against each neighbour view. The window is mapped into a
+// `tuning.z` px) against each neighbour view, its taps weighted by adaptive
+// support when `support.x` > 0 (grey likeness to the centre pixel, and
+// distance). The window is mapped into a
 // neighbour through a plane at the candidate depth, linearised: the centre
 // and two offset points are projected, the other taps follow affinely.
 // Several plane orientations are tried and the best kept: fronto-parallel
@@ -12,7 +14,8 @@
 // neighbour).
 //
 // mode 0 (coarsest level): `counts.z` depths spread over the ray's segment
-//   inside the ROI box.
+//   inside the ROI box; with `support.z` = 1 every depth's score is also
+//   written out (`volume_out`) for semi-global aggregation on the host.
 // mode 1 (middle levels): the coarser level's depths at the parent pixel
 //   and its 4 neighbours are tried; around the best, `counts.z` depths
 //   within +-`tuning.w` metres; a parabola through the best refines it.
@@ -34,6 +37,9 @@ struct Params {
     // prior width, height, vertical plane orientations, 1 = score by the
     // best neighbour alone (else the mean of the two best)
     prior_size: vec4<u32>,
+    // adaptive support: grey sigma (0 = plain window), spatial sigma
+    // (taps); z 1 = mode 0 also writes the cost volume; w unused
+    support: vec4<f32>,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -42,6 +48,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> prior_depth: array<f32>;
 @group(0) @binding(4) var<storage, read_write> depth_out: array<f32>;
 @group(0) @binding(5) var<storage, read_write> score_out: array<f32>;
+// Mode 0 with `support.z` = 1: per pixel, the first depth (m), the step (m)
+// and each sample's score (`counts.z` + 2 words; a pixel never swept keeps
+// the zeroed buffer's step 0). For semi-global aggregation on the host.
+@group(0) @binding(6) var<storage, read_write> volume_out: array<f32>;
 
 const MAX_SAMPLES: u32 = 64u;
 // Matching window: (2R+1)^2 taps.
@@ -49,8 +59,11 @@ const WINDOW_RADIUS: i32 = 2;
 const WINDOW_TAPS: i32 = 25;
 const INVALID_SCORE: f32 = -1.0;
 
-// This invocation's mean-centred reference window.
-var<private> ref_centered: array<f32, 25>;
+// This invocation's reference window: each tap's support weight, and the
+// weight times the tap's grey less the window's weighted mean.
+var<private> tap_weight: array<f32, 25>;
+var<private> ref_weighted: array<f32, 25>;
+var<private> weight_sum: f32;
 
 fn gray_clamped(cam: Camera, x: i32, y: i32) -> f32 {
     let cx = clamp(x, 0, i32(cam.size.x) - 1);
@@ -137,20 +150,23 @@ fn score_oriented(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32, 
         if any(p0 - reach < vec2<f32>(0.0)) || any(p0 + reach > limit) {
             continue;
         }
-        // The reference window is zero-mean, so cov = sum(v * ref) and only
-        // running sums are needed: var = sum(v^2) - sum(v)^2 / n.
+        // The reference window has weighted mean zero, so cov = sum(v * ref)
+        // and only running weighted sums are needed:
+        // var = sum(w v^2) - sum(w v)^2 / sum(w).
         var sum = 0.0;
         var sum_sq = 0.0;
         var cov = 0.0;
         for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
             for (var i = -WINDOW_RADIUS; i <= WINDOW_RADIUS; i = i + 1) {
                 let v = bilinear(nb, p0 + f32(i) * du + f32(j) * dv);
-                sum = sum + v;
-                sum_sq = sum_sq + v * v;
-                cov = cov + v * ref_centered[(j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS];
+                let m = (j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS;
+                let wv = tap_weight[m] * v;
+                sum = sum + wv;
+                sum_sq = sum_sq + wv * v;
+                cov = cov + v * ref_weighted[m];
             }
         }
-        let var_nb = max(sum_sq - sum * sum / f32(WINDOW_TAPS), 0.0);
+        let var_nb = max(sum_sq - sum * sum / weight_sum, 0.0);
         let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10);
         valid = valid + 1u;
         if ncc > best0 {
@@ -199,23 +215,50 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     depth_out[out_index] = 0.0;
     score_out[out_index] = INVALID_SCORE;
 
-    // Reference window, mean-centred (module-private, read by score_oriented).
+    // Reference window (module-private, read by score_oriented). The texture
+    // test uses the plain window's std-dev.
     let dilation = i32(params.tuning.z);
     var sum = 0.0;
+    var sum_sq = 0.0;
     for (var j = -WINDOW_RADIUS; j <= WINDOW_RADIUS; j = j + 1) {
         for (var i = -WINDOW_RADIUS; i <= WINDOW_RADIUS; i = i + 1) {
             let v = gray_clamped(ref_cam, i32(gid.x) + i * dilation, i32(gid.y) + j * dilation);
-            ref_centered[(j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS] = v;
+            ref_weighted[(j + WINDOW_RADIUS) * (2 * WINDOW_RADIUS + 1) + i + WINDOW_RADIUS] = v;
             sum = sum + v;
+            sum_sq = sum_sq + v * v;
         }
     }
-    let mean = sum / f32(WINDOW_TAPS);
+    let plain_variance = max(sum_sq - sum * sum / f32(WINDOW_TAPS), 0.0) / f32(WINDOW_TAPS);
+    if sqrt(plain_variance) < params.tuning.x {
+        return;
+    }
+    // Adaptive support: a tap counts less the more its grey differs from
+    // the centre's and the farther it lies, so that a window straddling a
+    // depth edge is matched mostly by the centre's own side.
+    let centre_grey = ref_weighted[WINDOW_TAPS / 2];
+    weight_sum = 0.0;
+    var weighted_sum = 0.0;
+    for (var m = 0; m < WINDOW_TAPS; m = m + 1) {
+        var w = 1.0;
+        if params.support.x > 0.0 {
+            let dg = (ref_weighted[m] - centre_grey) / params.support.x;
+            let di = f32(m % (2 * WINDOW_RADIUS + 1) - WINDOW_RADIUS);
+            let dj = f32(m / (2 * WINDOW_RADIUS + 1) - WINDOW_RADIUS);
+            let ds2 = (di * di + dj * dj) / (params.support.y * params.support.y);
+            w = exp(-0.5 * (dg * dg + ds2));
+        }
+        tap_weight[m] = w;
+        weight_sum = weight_sum + w;
+        weighted_sum = weighted_sum + w * ref_weighted[m];
+    }
+    let mean = weighted_sum / weight_sum;
     var sq = 0.0;
     for (var m = 0; m < WINDOW_TAPS; m = m + 1) {
-        ref_centered[m] = ref_centered[m] - mean;
-        sq = sq + ref_centered[m] * ref_centered[m];
+        let centred = ref_weighted[m] - mean;
+        sq = sq + tap_weight[m] * centred * centred;
+        ref_weighted[m] = tap_weight[m] * centred;
     }
-    if sqrt(sq / f32(WINDOW_TAPS)) < params.tuning.x {
+    if sq <= 1e-12 {
         return;
     }
     let ref_norm = sqrt(sq);
@@ -273,6 +316,14 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         scores[k] = score_at(ref_cam, pixel, first + f32(k) * step, ref_norm);
         if scores[k] > scores[best_k] {
             best_k = k;
+        }
+    }
+    if params.counts.w == 0u && params.support.z > 0.5 {
+        let base = out_index * (samples + 2u);
+        volume_out[base] = first;
+        volume_out[base + 1u] = step;
+        for (var k = 0u; k < samples; k = k + 1u) {
+            volume_out[base + 2u + k] = scores[k];
         }
     }
     let score = scores[best_k];

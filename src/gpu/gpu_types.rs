@@ -151,8 +151,11 @@ pub struct SweepParamsGpu {
     /// depth's score is its best neighbour's NCC alone (else the mean of the
     /// two best).
     pub prior_size: [u32; 4],
+    /// Adaptive support of the matching window: grey sigma (0..1 grey; 0 =
+    /// every tap weighs the same), spatial sigma (taps), unused x2.
+    pub support: [f32; 4],
 }
-assert_eq_size!(SweepParamsGpu, [u8; 96]);
+assert_eq_size!(SweepParamsGpu, [u8; 112]);
 
 /// Largest number of views in one foreground reconstruction (the size of
 /// the neighbour table in [`ForegroundParamsGpu`]).

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
 
-const MAX_SAMPLES: u32 = 64;
+use super::plane_sweep::{DepthMap, MAX_SAMPLES, volume_words};
 /// Matching window: (2R+1)^2 taps.
 const WINDOW_RADIUS: i32 = 2;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
@@ -129,22 +129,10 @@ fn score_at(
     r: &Cam,
     pixel: Vec2,
     depth: f32,
-    ref_centered: &[f32; WINDOW_TAPS],
-    ref_norm: f32,
+    window: &RefWindow,
 ) -> f32 {
     (0..2 + params.prior_size[2])
-        .map(|orientation| {
-            score_oriented(
-                params,
-                cams,
-                r,
-                pixel,
-                depth,
-                ref_centered,
-                ref_norm,
-                orientation,
-            )
-        })
+        .map(|orientation| score_oriented(params, cams, r, pixel, depth, window, orientation))
         .fold(INVALID_SCORE, f32::max)
 }
 
@@ -155,8 +143,7 @@ fn score_oriented(
     r: &Cam,
     pixel: Vec2,
     depth: f32,
-    ref_centered: &[f32; WINDOW_TAPS],
-    ref_norm: f32,
+    window: &RefWindow,
     orientation: u32,
 ) -> f32 {
     let point_in_world = r.centre_in_world() + depth * r.world_from_cam_dir(r.ray_in_cam(pixel));
@@ -188,15 +175,16 @@ fn score_oriented(
         for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
             for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
                 let v = nb.bilinear(p0 + i as f32 * du + j as f32 * dv);
-                sum += v;
-                sum_sq += v * v;
-                cov += v * ref_centered
-                    [((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize];
+                let m = ((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize;
+                let wv = window.weight[m] * v;
+                sum += wv;
+                sum_sq += wv * v;
+                cov += v * window.weighted[m];
             }
         }
-        let var_nb = (sum_sq - sum * sum / WINDOW_TAPS as f32).max(0.0);
+        let var_nb = (sum_sq - sum * sum / window.weight_sum).max(0.0);
         let ncc = if var_nb > 1e-10 {
-            cov / (ref_norm * var_nb.sqrt())
+            cov / (window.norm * var_nb.sqrt())
         } else {
             0.0
         };
@@ -218,19 +206,21 @@ fn score_oriented(
 }
 
 /// Runs one sweep pass (`params.counts[0]` is the reference camera) on the
-/// CPU; `prior` is the coarser level's depth map for mode 1. Returns
-/// (depth_m, score) per pixel.
+/// CPU; `prior` is the coarser level's depth map for mode 1. Returns the
+/// same map as the kernel, cost volume included when asked for.
 #[must_use]
 pub fn sweep_cpu(
     params: &SweepParamsGpu,
     cameras: &[CameraGpu],
     gray: &[f32],
     prior: &[f32],
-) -> (Vec<f32>, Vec<f32>) {
+) -> DepthMap {
     let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
     let r = &cams[params.counts[0] as usize];
     let (width, height) = (r.width() as usize, r.height() as usize);
-    let results: Vec<(f32, f32)> = (0..width * height)
+    let with_volume = volume_words(params, r.width(), r.height()) > 0;
+    let stride = params.counts[2].clamp(3, MAX_SAMPLES) as usize + 2;
+    let results: Vec<PixelResult> = (0..width * height)
         .into_par_iter()
         .map(|index| {
             sweep_pixel(
@@ -243,7 +233,32 @@ pub fn sweep_cpu(
             )
         })
         .collect();
-    results.into_iter().unzip()
+    let mut map = DepthMap {
+        width: r.width(),
+        height: r.height(),
+        depth_m: Vec::with_capacity(results.len()),
+        score: Vec::with_capacity(results.len()),
+        volume: Vec::new(),
+    };
+    if with_volume {
+        map.volume = vec![0.0; results.len() * stride];
+    }
+    for (index, result) in results.into_iter().enumerate() {
+        map.depth_m.push(result.depth_m);
+        map.score.push(result.score);
+        if let (true, Some(swept)) = (with_volume, result.volume) {
+            map.volume[index * stride..(index + 1) * stride].copy_from_slice(&swept[..stride]);
+        }
+    }
+    map
+}
+
+/// One pixel's result: depth, score and (mode 0) its swept scores as the
+/// cost volume stores them.
+struct PixelResult {
+    depth_m: f32,
+    score: f32,
+    volume: Option<[f32; MAX_SAMPLES as usize + 2]>,
 }
 
 fn prior_at(params: &SweepParamsGpu, prior: &[f32], x: i32, y: i32) -> f32 {
@@ -254,24 +269,65 @@ fn prior_at(params: &SweepParamsGpu, prior: &[f32], x: i32, y: i32) -> f32 {
     prior.get((y * w + x) as usize).copied().unwrap_or(0.0)
 }
 
-/// The mean-centred reference window around (x, y) and its sum of squares.
-fn ref_window(r: &Cam, x: i32, y: i32, dilation: i32) -> ([f32; WINDOW_TAPS], f32) {
-    let mut window = [0f32; WINDOW_TAPS];
-    let mut sum = 0.0;
+/// A reference pixel's matching window with its adaptive support.
+struct RefWindow {
+    /// Support weight per tap (1 everywhere when the support is off).
+    weight: [f32; WINDOW_TAPS],
+    /// Weight times (grey less the weighted mean), per tap.
+    weighted: [f32; WINDOW_TAPS],
+    weight_sum: f32,
+    /// sqrt(sum of weight * (grey less the weighted mean)^2).
+    norm: f32,
+}
+
+/// The reference window around (x, y); `None` when it is too plain to match
+/// (`params.tuning[0]`, on the unweighted std-dev) or flat.
+fn ref_window(params: &SweepParamsGpu, r: &Cam, x: i32, y: i32) -> Option<RefWindow> {
+    let dilation = params.tuning[2] as i32;
+    let mut grey = [0f32; WINDOW_TAPS];
+    let (mut sum, mut sum_sq) = (0.0f32, 0.0f32);
     for j in -WINDOW_RADIUS..=WINDOW_RADIUS {
         for i in -WINDOW_RADIUS..=WINDOW_RADIUS {
             let v = r.gray_clamped(x + i * dilation, y + j * dilation);
-            window[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
+            grey[((j + WINDOW_RADIUS) * WINDOW_SIDE + i + WINDOW_RADIUS) as usize] = v;
             sum += v;
+            sum_sq += v * v;
         }
     }
-    let mean = sum / WINDOW_TAPS as f32;
-    let mut sq = 0.0;
-    for v in &mut window {
-        *v -= mean;
-        sq += *v * *v;
+    let taps = WINDOW_TAPS as f32;
+    let plain_variance = (sum_sq - sum * sum / taps).max(0.0) / taps;
+    if plain_variance.sqrt() < params.tuning[0] {
+        return None;
     }
-    (window, sq)
+    let [sigma_grey, sigma_taps, ..] = params.support;
+    let centre_grey = grey[WINDOW_TAPS / 2];
+    let mut weight = [1f32; WINDOW_TAPS];
+    let (mut weight_sum, mut weighted_sum) = (0.0f32, 0.0f32);
+    for (m, w) in weight.iter_mut().enumerate() {
+        if sigma_grey > 0.0 {
+            let dg = (grey[m] - centre_grey) / sigma_grey;
+            let di = (m as i32 % WINDOW_SIDE - WINDOW_RADIUS) as f32;
+            let dj = (m as i32 / WINDOW_SIDE - WINDOW_RADIUS) as f32;
+            let ds2 = (di * di + dj * dj) / (sigma_taps * sigma_taps);
+            *w = (-0.5 * (dg * dg + ds2)).exp();
+        }
+        weight_sum += *w;
+        weighted_sum += *w * grey[m];
+    }
+    let mean = weighted_sum / weight_sum;
+    let mut weighted = [0f32; WINDOW_TAPS];
+    let mut sq = 0.0f32;
+    for m in 0..WINDOW_TAPS {
+        let centred = grey[m] - mean;
+        sq += weight[m] * centred * centred;
+        weighted[m] = weight[m] * centred;
+    }
+    (sq > 1e-12).then(|| RefWindow {
+        weight,
+        weighted,
+        weight_sum,
+        norm: sq.sqrt(),
+    })
 }
 
 fn sweep_pixel(
@@ -281,13 +337,15 @@ fn sweep_pixel(
     prior: &[f32],
     x: i32,
     y: i32,
-) -> (f32, f32) {
-    let invalid = (0.0, INVALID_SCORE);
-    let (ref_centered, sq) = ref_window(r, x, y, params.tuning[2] as i32);
-    if (sq / WINDOW_TAPS as f32).sqrt() < params.tuning[0] {
+) -> PixelResult {
+    let invalid = PixelResult {
+        depth_m: 0.0,
+        score: INVALID_SCORE,
+        volume: None,
+    };
+    let Some(window) = ref_window(params, r, x, y) else {
         return invalid;
-    }
-    let ref_norm = sq.sqrt();
+    };
     let pixel = Vec2::new(x as f32, y as f32);
     let origin = r.centre_in_world();
     let dir = r.world_from_cam_dir(r.ray_in_cam(pixel));
@@ -322,7 +380,7 @@ fn sweep_pixel(
             let s = if candidates == 1 {
                 1.0
             } else {
-                score_at(params, cams, r, pixel, candidate, &ref_centered, ref_norm)
+                score_at(params, cams, r, pixel, candidate, &window)
             };
             if s > best_prior_score {
                 best_prior_score = s;
@@ -340,19 +398,19 @@ fn sweep_pixel(
     let mut scores = [0f32; MAX_SAMPLES as usize];
     let mut best_k = 0usize;
     for k in 0..samples as usize {
-        scores[k] = score_at(
-            params,
-            cams,
-            r,
-            pixel,
-            first + k as f32 * step,
-            &ref_centered,
-            ref_norm,
-        );
+        scores[k] = score_at(params, cams, r, pixel, first + k as f32 * step, &window);
         if scores[k] > scores[best_k] {
             best_k = k;
         }
     }
+    let volume = (params.counts[3] == 0).then(|| {
+        let mut swept = [0f32; MAX_SAMPLES as usize + 2];
+        swept[0] = first;
+        swept[1] = step;
+        swept[2..2 + samples as usize].copy_from_slice(&scores[..samples as usize]);
+        swept
+    });
+    let invalid = PixelResult { volume, ..invalid };
     let score = scores[best_k];
     if score <= INVALID_SCORE {
         return invalid;
@@ -368,5 +426,9 @@ fn sweep_pixel(
     if depth < t_near || depth > t_far {
         return invalid;
     }
-    (depth, score)
+    PixelResult {
+        depth_m: depth,
+        score,
+        volume,
+    }
 }

@@ -458,6 +458,7 @@ mod tests {
             height: HEIGHT,
             depth_m,
             score,
+            volume: Vec::new(),
         };
         (view, map, face_truth)
     }

@@ -27,6 +27,11 @@ pub struct DepthMap {
     pub depth_m: Vec<f32>,
     /// Photo-consistency score per pixel (NCC, -1 = none).
     pub score: Vec<f32>,
+    /// The coarsest level's cost volume when asked for
+    /// (`SweepParamsGpu::support[2]` = 1), else empty: per pixel, the first
+    /// depth (m), the depth step (m; 0 = not swept) and each depth
+    /// sample's score ([`super::sgm`]).
+    pub volume: Vec<f32>,
 }
 
 /// Packed cameras and grey images, resident on the GPU.
@@ -35,6 +40,21 @@ pub struct SweepInputs {
     camera_buffer: wgpu::Buffer,
     gray_buffer: wgpu::Buffer,
 }
+
+/// Words of the cost volume a pass writes (0 unless it is a coarsest-level
+/// pass asked for one): `counts[2]` (clamped as the kernel does) + 2 per
+/// pixel.
+#[must_use]
+pub fn volume_words(params: &SweepParamsGpu, width: u32, height: u32) -> u64 {
+    if params.counts[3] != 0 || params.support[2] < 0.5 {
+        return 0;
+    }
+    let samples = params.counts[2].clamp(3, MAX_SAMPLES);
+    u64::from(width) * u64::from(height) * u64::from(samples + 2)
+}
+
+/// Most depth samples along a ray (`MAX_SAMPLES` in the kernel).
+pub const MAX_SAMPLES: u32 = 64;
 
 impl PlaneSweep {
     /// Compiles the kernel.
@@ -52,6 +72,7 @@ impl PlaneSweep {
                 Access::ReadOnly,
                 Access::ReadOnly,
                 Access::ReadOnly,
+                Access::ReadWrite,
                 Access::ReadWrite,
                 Access::ReadWrite,
             ],
@@ -102,6 +123,8 @@ impl PlaneSweep {
             );
             let depth_buffer = ctx.storage_buffer_zeroed("sweep depth", bytes);
             let score_buffer = ctx.storage_buffer_zeroed("sweep score", bytes);
+            let volume_bytes = volume_words(params, width, height) * 4;
+            let volume_buffer = ctx.storage_buffer_zeroed("sweep volume", volume_bytes);
             let bind_group = bind_buffers(
                 &ctx.device,
                 "plane sweep",
@@ -113,6 +136,7 @@ impl PlaneSweep {
                     &prior_buffer,
                     &depth_buffer,
                     &score_buffer,
+                    &volume_buffer,
                 ],
             );
             ctx.dispatch(
@@ -126,11 +150,17 @@ impl PlaneSweep {
             );
             let depth_m = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&depth_buffer, bytes)?);
             let score = bytemuck::pod_collect_to_vec(&ctx.read_buffer(&score_buffer, bytes)?);
+            let volume = if volume_bytes > 0 {
+                bytemuck::pod_collect_to_vec(&ctx.read_buffer(&volume_buffer, volume_bytes)?)
+            } else {
+                Vec::new()
+            };
             Ok(DepthMap {
                 width,
                 height,
                 depth_m,
                 score,
+                volume,
             })
         })
     }

@@ -1266,6 +1266,7 @@ fn depth_maps(
                 height: c.size[1],
                 depth_m: vec![0.0; n],
                 score: vec![INVALID_SCORE; n],
+                volume: Vec::new(),
             }
         })
         .collect();

@@ -280,6 +280,7 @@ mod tests {
                     height: camera.height,
                     score: vec![1.0; w * h],
                     depth_m,
+                    volume: Vec::new(),
                 });
                 Some(RgbaImage {
                     width: camera.width,
