@@ -678,6 +678,7 @@ pub fn reconstruct_with_progress(
     let mut maps: Vec<DepthMap> = vec![DepthMap::default(); views.len()];
     let passes = u64::from(levels) * views.len() as u64;
     let mut passes_done = 0;
+    let mut aggregate_ms = 0.0;
     for level in (0..levels).rev() {
         let mut next = Vec::with_capacity(views.len());
         for (r, prior) in maps.iter().enumerate() {
@@ -695,7 +696,10 @@ pub fn reconstruct_with_progress(
             };
             // Only the coarsest pass writes a cost volume (`sweep_params`).
             if let Some(penalties) = settings.coarse_aggregation {
-                sgm::aggregate(&mut map, penalties);
+                let aggregate_started = Instant::now();
+                if sgm::aggregate(&mut map, penalties) {
+                    aggregate_ms += aggregate_started.elapsed().as_secs_f64() * 1e3;
+                }
                 map.volume = Vec::new();
             }
             next.push(map);
@@ -711,6 +715,12 @@ pub fn reconstruct_with_progress(
             ?filled,
             fill_ms = fill_started.elapsed().as_secs_f64() * 1e3,
             "plain regions filled from their outlines (counted in the sweep's time)"
+        );
+    }
+    if settings.coarse_aggregation.is_some() {
+        tracing::info!(
+            aggregate_ms,
+            "coarsest level aggregated on the CPU (counted in the sweep's time)"
         );
     }
     let sweep_ms = sweep_started.elapsed().as_secs_f64() * 1e3;
