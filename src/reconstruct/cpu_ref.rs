@@ -5,9 +5,9 @@
 use glam::{Vec2, Vec3};
 use rayon::prelude::*;
 
+use super::plane_sweep::{DepthMap, MAX_SAMPLES, volume_words};
 use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
 
-use super::plane_sweep::{DepthMap, MAX_SAMPLES, volume_words};
 /// Matching window: (2R+1)^2 taps.
 const WINDOW_RADIUS: i32 = 2;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;

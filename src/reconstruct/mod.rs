@@ -226,7 +226,7 @@ pub struct ReconstructSettings {
 /// level. Measured (session 16) on `timeslice reconstruct --images` without
 /// a clean plate, whole scene: demo F@1cm 0.853 -> 0.863, F@2cm 0.921 ->
 /// 0.927; crossing F@1cm 0.800 -> 0.815, F@2cm 0.886 -> 0.895 (0.03 / 0.15,
-/// 0.03 / 0.08 and 0.06 / 0.15 gave 0.806-0.812 at 1 cm on crossing).
+/// 0.03 / 0.08 and 0.06 / 0.15 gave 0.808-0.812 at 1 cm on crossing).
 pub const COARSE_AGGREGATION: sgm::Penalties = sgm::Penalties {
     small: 0.05,
     large: 0.3,
