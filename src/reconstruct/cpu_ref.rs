@@ -5,14 +5,15 @@
 use glam::{Vec2, Vec3};
 use rayon::prelude::*;
 
-use super::plane_sweep::{DepthMap, MAX_SAMPLES, volume_words};
+use super::plane_sweep::{DepthMap, MAX_SAMPLES, writes_volume};
 use crate::gpu::gpu_types::{CameraGpu, SweepParamsGpu};
 
 /// Matching window: (2R+1)^2 taps.
 const WINDOW_RADIUS: i32 = 2;
 const WINDOW_SIDE: i32 = 2 * WINDOW_RADIUS + 1;
 const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
-const INVALID_SCORE: f32 = -1.0;
+/// Score of a depth no neighbour (or too few) could score.
+pub(crate) const INVALID_SCORE: f32 = -1.0;
 
 /// Borrowed view of one camera's packed data (shared with the foreground
 /// kernels' reference).
@@ -218,7 +219,7 @@ pub fn sweep_cpu(
     let cams: Vec<Cam> = cameras.iter().map(|gpu| Cam { gpu, gray }).collect();
     let r = &cams[params.counts[0] as usize];
     let (width, height) = (r.width() as usize, r.height() as usize);
-    let with_volume = volume_words(params, r.width(), r.height()) > 0;
+    let with_volume = writes_volume(params);
     let stride = params.counts[2].clamp(3, MAX_SAMPLES) as usize + 2;
     let results: Vec<PixelResult> = (0..width * height)
         .into_par_iter()
@@ -246,15 +247,15 @@ pub fn sweep_cpu(
     for (index, result) in results.into_iter().enumerate() {
         map.depth_m.push(result.depth_m);
         map.score.push(result.score);
-        if let (true, Some(swept)) = (with_volume, result.volume) {
+        if let Some(swept) = result.volume {
             map.volume[index * stride..(index + 1) * stride].copy_from_slice(&swept[..stride]);
         }
     }
     map
 }
 
-/// One pixel's result: depth, score and (mode 0) its swept scores as the
-/// cost volume stores them.
+/// One pixel's result: depth, score and, when the pass writes a cost
+/// volume, its swept scores as the volume stores them.
 struct PixelResult {
     depth_m: f32,
     score: f32,
@@ -403,7 +404,7 @@ fn sweep_pixel(
             best_k = k;
         }
     }
-    let volume = (params.counts[3] == 0).then(|| {
+    let volume = writes_volume(params).then(|| {
         let mut swept = [0f32; MAX_SAMPLES as usize + 2];
         swept[0] = first;
         swept[1] = step;

@@ -46,11 +46,18 @@ pub struct SweepInputs {
 /// pixel.
 #[must_use]
 pub fn volume_words(params: &SweepParamsGpu, width: u32, height: u32) -> u64 {
-    if params.counts[3] != 0 || params.support[2] < 0.5 {
+    if !writes_volume(params) {
         return 0;
     }
     let samples = params.counts[2].clamp(3, MAX_SAMPLES);
     u64::from(width) * u64::from(height) * u64::from(samples + 2)
+}
+
+/// Whether a pass writes its cost volume: a coarsest-level pass (mode 0)
+/// asked for one (`support[2]` = 1).
+#[must_use]
+pub fn writes_volume(params: &SweepParamsGpu) -> bool {
+    params.counts[3] == 0 && params.support[2] >= 0.5
 }
 
 /// Most depth samples along a ray (`MAX_SAMPLES` in the kernel).

@@ -19,10 +19,8 @@
 
 use rayon::prelude::*;
 
+use super::cpu_ref::INVALID_SCORE;
 use super::plane_sweep::DepthMap;
-
-/// Score of a depth sample that fewer neighbours saw than scoring needs.
-const INVALID_SCORE: f32 = -1.0;
 
 /// The two smoothness penalties, in cost units: a sample's cost is
 /// `(1 - NCC) / 2`, in 0..1 (1 where it could not be scored).
