@@ -15,7 +15,7 @@ const WINDOW_TAPS: usize = (WINDOW_SIDE * WINDOW_SIDE) as usize;
 const BISECTIONS: u32 = 4;
 /// Pixels averaged by `segment`: the pixel and its 4 neighbours (WGSL order).
 const CROSS: [(i32, i32); 5] = [(0, -1), (-1, 0), (0, 0), (1, 0), (0, 1)];
-const SECOND_RUN_REACH_M: f32 = 0.3;
+const SECOND_RUN_REACH_M: f32 = 0.6;
 const INSIDE_STRIDE: f32 = 2.0;
 const MAX_SWEEP_SAMPLES: u32 = 96;
 const MIN_WINDOW_TAPS: i32 = 5;
@@ -502,7 +502,7 @@ impl Views<'_> {
         let (mut best_depth, mut best_score) = (0.0f32, INVALID_SCORE);
         for run in 0..2 {
             let (near, far) = (runs[2 * run], runs[2 * run + 1]);
-            if far <= near || (run == 1 && best_score >= 0.5) {
+            if far <= near {
                 continue;
             }
             let first = (near - step).max(self.params.roi_max[3]);
