@@ -319,8 +319,8 @@ fn assert_pairs_agree<T>(
 #[test]
 fn foreground_kernels_match_cpu_reference() {
     use timeslice::reconstruct::foreground::{
-        ForegroundKernels, ForegroundSettings, cpu_ref as fg_cpu, foreground_params, hull_bounds,
-        masks_and_list, pack_frame_set,
+        ForegroundKernels, ForegroundSettings, SEGMENT_FOREGROUND, cpu_ref as fg_cpu,
+        foreground_params, hull_bounds, masks_and_list, pack_frame_set,
     };
     let ctx = common::gpu();
     let rig = demo_rig(6, 320, 180);
@@ -354,7 +354,10 @@ fn foreground_kernels_match_cpu_reference() {
         "segment agrees on {same}/{}",
         cpu_mask.len()
     );
-    let foreground = cpu_mask.iter().filter(|m| **m != 0).count();
+    let foreground = cpu_mask
+        .iter()
+        .filter(|m| **m == SEGMENT_FOREGROUND)
+        .count();
     assert!(
         foreground > 2000 && foreground < cpu_mask.len() / 10,
         "figures and ball found, not the venue: {foreground} px"
@@ -441,7 +444,7 @@ fn foreground_kernels_match_cpu_reference() {
     let (planes, start) =
         fg_cpu::initial_planes(&params_refine, &packed.cameras, &list, &cpu_hinted, &hint);
     assert!(
-        planes.iter().filter(|p| p[3] > -0.999).count() as f64 >= 0.2 * list.len() as f64,
+        planes.iter().filter(|p| p[3] > -0.999).count() as f64 >= 0.15 * list.len() as f64,
         "the hints gave slanted normals: {} of {}",
         planes.iter().filter(|p| p[3] > -0.999).count(),
         list.len()

@@ -6,7 +6,10 @@
 //            <f,b>/<b,b> and chromatic distortion |f - alpha b| / |b|
 //            (Horprasert et al.): a shadow or a lighting change scales the
 //            plate's colour (alpha in [lo, hi], low distortion) and stays
-//            background; anything else is foreground.
+//            background; anything else is foreground (1). A background
+//            pixel darker than `shadow.x` of its plate is shadow-like (2):
+//            not reconstructed, but it does not carve the hull (a dark leg
+//            in front of a pale prop of like hue passes the shadow test).
 // `hull`     per listed foreground pixel: marches its ray through the volume
 //            of interest and keeps the first two runs of depths whose point
 //            falls inside every other view's (dilated) silhouette; cameras
@@ -67,6 +70,8 @@ struct Params {
     offsets: vec4<u32>,
     // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one, or an occlusion-aware pass `refine` follows)
     visibility: vec4<f32>,
+    // x: brightness ratio below which a background pixel is shadow-like (2), unused x3
+    shadow: vec4<f32>,
     // per view: up to 4 neighbour views (NO_VIEW = none)
     neighbours: array<vec4<u32>, 64>,
     // The views' cameras (uniform: every invocation reads the same one at once).
@@ -76,8 +81,9 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 // Frames (RGBA8, views packed at params.cams[v].size.z) then plates at +offsets.x.
 @group(0) @binding(2) var<storage, read> colors: array<u32>;
-// `segment` writes 1 = foreground; `hull` reads the distance (px) to the
-// dilated silhouette instead (0 = inside).
+// `segment` writes 1 = foreground, 2 = shadow-like, 0 = background; `hull`
+// reads the distance (px) to the dilated silhouette joined with the
+// shadow-like pixels instead (0 = inside).
 @group(0) @binding(3) var<storage, read_write> mask: array<u32>;
 // Bilinear quads: per pixel and channel plane, its 2x2 neighbourhood (x,y),
 // (x+1,y), (x,y+1), (x+1,y+1) as four bytes (clamped at the border), so a
@@ -199,7 +205,8 @@ fn segment(@builtin(global_invocation_id) gid: vec3<u32>) {
     let alpha = dot(frame, plate) / max(plate_sq, 1e-6);
     let distortion = length(frame - alpha * plate) / max(sqrt(plate_sq), params.segment.w);
     let foreground = distortion > params.segment.x || alpha < params.segment.y || alpha > params.segment.z;
-    mask[cam.size.z + gid.y * cam.size.x + gid.x] = select(0u, 1u, foreground);
+    let shadow_like = alpha < params.shadow.x;
+    mask[cam.size.z + gid.y * cam.size.x + gid.x] = select(select(0u, 2u, shadow_like), 1u, foreground);
 }
 
 fn list_index(gid: vec3<u32>) -> u32 {

@@ -185,9 +185,13 @@ pub struct ForegroundParamsGpu {
     /// hint depth, w 1 = coarse steps only (a first pass that seeds the
     /// occlusion-aware one, or an occlusion-aware pass `refine` follows).
     pub visibility: [f32; 4],
+    /// x: brightness ratio below which a background pixel is only
+    /// shadow-like (`segment` writes 2: not listed, but it does not carve
+    /// the hull); y, z, w unused.
+    pub shadow: [f32; 4],
     /// Per view, up to 4 neighbour views (`u32::MAX` = none).
     pub neighbours: [[u32; 4]; FOREGROUND_MAX_VIEWS],
     /// The views' cameras (`size[2]` = pixel offset).
     pub cameras: [CameraGpu; FOREGROUND_MAX_VIEWS],
 }
-assert_eq_size!(ForegroundParamsGpu, [u8; 6256]);
+assert_eq_size!(ForegroundParamsGpu, [u8; 6272]);

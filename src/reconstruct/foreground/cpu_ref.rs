@@ -5,7 +5,10 @@
 use glam::{Vec2, Vec3};
 use rayon::prelude::*;
 
-use super::{INVALID_SCORE, NO_VIEW, TEXTURELESS_SCORE, decode_pixel};
+use super::{
+    INVALID_SCORE, NO_VIEW, SEGMENT_FOREGROUND, SEGMENT_SHADOW_LIKE, TEXTURELESS_SCORE,
+    decode_pixel,
+};
 use crate::gpu::gpu_types::{CameraGpu, ForegroundParamsGpu};
 use crate::reconstruct::cpu_ref::Cam;
 
@@ -61,7 +64,8 @@ pub(crate) fn unpack_rgb(c: u32) -> Vec3 {
     ) / 255.0
 }
 
-/// `segment`: the foreground mask of every view (packed like `colors`' frames).
+/// `segment`: the foreground mask of every view (packed like `colors`'
+/// frames): [`SEGMENT_FOREGROUND`], [`SEGMENT_SHADOW_LIKE`] or 0.
 #[must_use]
 pub fn segment_cpu(
     params: &ForegroundParamsGpu,
@@ -93,11 +97,16 @@ pub fn segment_cpu(
                 let alpha = frame.dot(plate) / plate_sq.max(1e-6);
                 let distortion =
                     (frame - alpha * plate).length() / plate_sq.sqrt().max(params.segment[3]);
-                u32::from(
-                    distortion > params.segment[0]
-                        || alpha < params.segment[1]
-                        || alpha > params.segment[2],
-                )
+                if distortion > params.segment[0]
+                    || alpha < params.segment[1]
+                    || alpha > params.segment[2]
+                {
+                    SEGMENT_FOREGROUND
+                } else if alpha < params.shadow[0] {
+                    SEGMENT_SHADOW_LIKE
+                } else {
+                    0
+                }
             })
             .collect();
         mask[offset..offset + view_mask.len()].copy_from_slice(&view_mask);

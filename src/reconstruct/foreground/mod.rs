@@ -100,6 +100,13 @@ pub struct ForegroundSettings {
     pub max_brightness_ratio: f32,
     /// Floor of the plate brightness in the distortion's denominator (dark pixels).
     pub plate_norm_floor: f32,
+    /// Background pixels darker than this fraction of their plate are only
+    /// shadow-like: a player's shadow, or a dark player in front of a prop
+    /// of like colour (a navy leg before a pale blue box fits the shadow
+    /// test). They are not reconstructed, but they do not carve the visual
+    /// hull either, so such a leg is not cut away in the other views
+    /// (0 = every background pixel carves).
+    pub max_shadow_ratio: f32,
     /// Silhouette dilation for the hull test, pixels.
     pub hull_dilation_px: u32,
     /// Ray-marching step of the hull, metres (ends refined to 1/32 of it).
@@ -150,6 +157,7 @@ impl Default for ForegroundSettings {
             min_brightness_ratio: 0.4,
             max_brightness_ratio: 1.25,
             plate_norm_floor: 0.1,
+            max_shadow_ratio: 0.9,
             hull_dilation_px: 1,
             hull_step_m: 0.04,
             max_hull_steps: 1024,
@@ -429,6 +437,7 @@ pub fn foreground_params(
             // (the same F-scores on our captures, a third less sweep).
             if settings.visibility_pass { 1.0 } else { 0.0 },
         ],
+        shadow: [settings.max_shadow_ratio, 0.0, 0.0, 0.0],
         neighbours: table,
         cameras: {
             let mut cameras = [CameraGpu::zeroed(); FOREGROUND_MAX_VIEWS];
@@ -530,9 +539,16 @@ pub fn distance_to_mask(mask: &[u8], width: u32, height: u32) -> Vec<u32> {
     d.into_iter().map(|v| v.floor() as u32).collect()
 }
 
+/// `segment`'s value for a foreground pixel.
+pub const SEGMENT_FOREGROUND: u32 = 1;
+/// `segment`'s value for a shadow-like background pixel (darker than
+/// [`ForegroundSettings::max_shadow_ratio`] of its plate); 0 is background.
+pub const SEGMENT_SHADOW_LIKE: u32 = 2;
+
 /// Cleans the raw masks of every view, lists the foreground pixels and builds
 /// the hull's distance maps: per pixel, the distance (px) to the dilated
-/// silhouette, 0 inside (packed like the grey frames).
+/// silhouette joined with the shadow-like pixels, 0 inside (packed like the
+/// grey frames).
 #[must_use]
 pub fn masks_and_list(
     cameras: &[CameraGpu],
@@ -582,7 +598,11 @@ fn view_masks(
 ) -> (Vec<u8>, Vec<u32>, Vec<u32>) {
     let mut clean = vec![0u8; w * h];
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for (i, _) in raw.iter().enumerate().filter(|(_, m)| **m != 0) {
+    for (i, _) in raw
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| **m == SEGMENT_FOREGROUND)
+    {
         let (x, y) = (i % w, i / w);
         (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
     }
@@ -597,15 +617,23 @@ fn view_masks(
         .flat_map(|y| {
             raw[y * w + cx0..=y * w + cx1]
                 .iter()
-                .map(|&m| u8::from(m != 0))
+                .map(|&m| u8::from(m == SEGMENT_FOREGROUND))
         })
         .collect();
     let crop_clean = clean_mask(&crop, cw as u32, ch as u32);
-    let dilated = if hull_dilation_px > 0 {
+    let mut dilated = if hull_dilation_px > 0 {
         morph(&crop_clean, cw, ch, hull_dilation_px, false)
     } else {
         crop_clean.clone()
     };
+    // Shadow-like pixels do not carve: the hull treats them as inside.
+    for y in cy0..=cy1 {
+        for x in cx0..=cx1 {
+            if raw[y * w + x] == SEGMENT_SHADOW_LIKE {
+                dilated[(y - cy0) * cw + (x - cx0)] = 1;
+            }
+        }
+    }
     let crop_distance = distance_to_mask(&dilated, cw as u32, ch as u32);
     let mut list = Vec::new();
     let mut distance = vec![0u32; w * h];
@@ -1369,16 +1397,27 @@ mod tests {
         }
         raw[30 * w + 37] = 0;
         raw[5 * w + 90] = 1;
+        // Shadow-like pixels beside the blob: not listed, but inside for the hull.
+        raw[30 * w + 47] = SEGMENT_SHADOW_LIKE;
+        raw[30 * w + 48] = SEGMENT_SHADOW_LIKE;
         let camera = CameraGpu {
             cam_from_world_rows: [[0.0; 4]; 3],
             intrinsics: [1.0; 4],
             size: [w as u32, h as u32, 0, 0],
         };
         let (masks, list, distance) = masks_and_list(&[camera], &raw, 1);
-        let full_raw: Vec<u8> = raw.iter().map(|&m| u8::from(m != 0)).collect();
+        let full_raw: Vec<u8> = raw
+            .iter()
+            .map(|&m| u8::from(m == SEGMENT_FOREGROUND))
+            .collect();
         let full_clean = clean_mask(&full_raw, w as u32, h as u32);
-        let full_distance =
-            distance_to_mask(&morph(&full_clean, w, h, 1, false), w as u32, h as u32);
+        let mut full_hull = morph(&full_clean, w, h, 1, false);
+        full_hull[30 * w + 47] = 1;
+        full_hull[30 * w + 48] = 1;
+        let full_distance = distance_to_mask(&full_hull, w as u32, h as u32);
+        assert_eq!(distance[30 * w + 48], 0, "shadow-like pixels do not carve");
+        assert_eq!(distance[30 * w + 49], 1);
+        assert_eq!(masks[0][30 * w + 48], 0, "nor are they reconstructed");
         assert_eq!(masks[0], full_clean);
         assert_eq!(masks[0][5 * w + 90], 0, "speckle removed");
         assert_eq!(masks[0][30 * w + 37], 1, "hole closed");
