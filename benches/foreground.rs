@@ -3,7 +3,7 @@
 //!
 //! Configurations: 8 cameras at 640x360 (the target), then the scaling with
 //! camera count (4, 16 at 360p) and resolution (8 at 1280x720). Each
-//! iteration prints the per-kernel split (segment, mask clean-up, hull,
+//! iteration prints the per-kernel split (segment, props, mask clean-up, hull,
 //! sweep, occlusion-aware sweep, refine, photo hull, fusion). `BENCH_SMOKE=1` runs only 4 cameras at 160x90.
 
 #![allow(missing_docs)] // criterion_group! generates undocumented functions
@@ -13,9 +13,10 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use timeslice::gpu::GpuContext;
 use timeslice::ingest::RgbaImage;
+use timeslice::reconstruct::PointCloud;
 use timeslice::reconstruct::foreground::{Foreground, ForegroundSettings};
-use timeslice::synth::raycast::render_rig;
-use timeslice::synth::{PLATE_EXPOSURE, Scene, demo_rig};
+use timeslice::synth::raycast::{render_rig, surface_cloud};
+use timeslice::synth::{PLATE_EXPOSURE, Raycaster, Scene, demo_rig};
 
 fn render_all(
     ctx: &GpuContext,
@@ -26,6 +27,30 @@ fn render_all(
     render_rig(ctx, rig, primitives, 2, exposure)
         .map(|images| images.into_iter().map(Some).collect())
         .unwrap_or_default()
+}
+
+/// A stand-in for the cached venue: the empty venue's true surface seen
+/// from every camera, every 4th pixel (~470k points at 8 x 640x360, about
+/// the size of a venue build), so the props' occlusion is timed too.
+fn venue_cloud(
+    ctx: &GpuContext,
+    rig: &timeslice::calibration::Rig,
+    primitives: &[timeslice::gpu::gpu_types::PrimitiveGpu],
+) -> PointCloud {
+    let raycaster = Raycaster::new(ctx);
+    let mut venue = PointCloud::default();
+    for camera in &rig.cameras {
+        let Ok(image) = raycaster.render(ctx, camera, primitives, 1) else {
+            continue;
+        };
+        let all = surface_cloud(camera, &image, 0.8, |_| true);
+        for i in (0..all.len()).step_by(4) {
+            venue.positions_in_world.push(all.positions_in_world[i]);
+            venue.colors.push(all.colors[i]);
+            venue.radii_m.push(all.radii_m[i]);
+        }
+    }
+    venue
 }
 
 fn bench_foreground(c: &mut Criterion) {
@@ -40,7 +65,6 @@ fn bench_foreground(c: &mut Criterion) {
         &[(8, 640), (4, 640), (16, 640), (8, 1280)]
     };
     let scene = Scene::default();
-    let foreground = Foreground::new(Some(&ctx));
     let settings = ForegroundSettings {
         roi: Some(Scene::roi()),
         ..ForegroundSettings::default()
@@ -55,6 +79,8 @@ fn bench_foreground(c: &mut Criterion) {
         let rig = demo_rig(cameras, width, height);
         let images = render_all(&ctx, &rig, &scene.primitives_at(0.3), 1.0);
         let plates = render_all(&ctx, &rig, &scene.static_primitives(), PLATE_EXPOSURE);
+        let venue = venue_cloud(&ctx, &rig, &scene.static_primitives());
+        let foreground = Foreground::new(Some(&ctx)).with_venue(&venue);
         group.throughput(Throughput::Elements(u64::from(cameras)));
         group.bench_function(format!("{cameras}cams_{width}x{height}"), |b| {
             b.iter(|| {
@@ -63,11 +89,12 @@ fn bench_foreground(c: &mut Criterion) {
                 };
                 let r = &result.report;
                 eprintln!(
-                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + visibility {:.0} + sweep2 {:.0} + refine {:.0} + photo hull {:.0} + fusion {:.0}; {} fg px, {} points",
+                    "  {cameras}x{width}: total {:.0} ms = prepare {:.0} + upload {:.0} + segment {:.0} + props {:.0} + masks {:.0} + hull {:.0} + sweep {:.0} + visibility {:.0} + sweep2 {:.0} + refine {:.0} + photo hull {:.0} + fusion {:.0}; {} fg px, {} points",
                     r.total_ms,
                     r.prepare_ms,
                     r.upload_ms,
                     r.segment_ms,
+                    r.props_ms,
                     r.masks_ms,
                     r.hull_ms,
                     r.sweep_ms,

@@ -238,12 +238,9 @@ pub fn venue_and_foreground(
 > {
     let venue =
         crate::reconstruct::venue::venue(ctx, rig, plates_dir, settings, rebuild, progress)?;
-    let foreground = crate::reconstruct::foreground::Foreground::new(ctx).run(
-        rig,
-        images,
-        &venue.plates,
-        &foreground_settings(settings),
-    )?;
+    let foreground = crate::reconstruct::foreground::Foreground::new(ctx)
+        .with_venue(&venue.cloud)
+        .run(rig, images, &venue.plates, &foreground_settings(settings))?;
     Ok((venue, foreground))
 }
 
@@ -778,6 +775,10 @@ pub fn render_reel(
         None
     };
     let foreground = crate::reconstruct::foreground::Foreground::new(Some(&ctx));
+    let foreground = match &venue {
+        Some(venue) => foreground.with_venue(&venue.cloud),
+        None => foreground,
+    };
     let fg_settings = foreground_settings(&settings);
     reconstruct_ms += reconstruct_started.elapsed().as_secs_f64() * 1e3;
     for replay in &bound {

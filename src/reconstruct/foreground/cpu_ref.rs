@@ -6,8 +6,7 @@ use glam::{Vec2, Vec3};
 use rayon::prelude::*;
 
 use super::{
-    INVALID_SCORE, NO_VIEW, SEGMENT_FOREGROUND, SEGMENT_SHADOW_LIKE, TEXTURELESS_SCORE,
-    decode_pixel,
+    INVALID_SCORE, NO_VIEW, SEGMENT_FOREGROUND, SEGMENT_NO_CARVE, TEXTURELESS_SCORE, decode_pixel,
 };
 use crate::gpu::gpu_types::{CameraGpu, ForegroundParamsGpu};
 use crate::reconstruct::cpu_ref::Cam;
@@ -65,7 +64,7 @@ pub(crate) fn unpack_rgb(c: u32) -> Vec3 {
 }
 
 /// `segment`: the foreground mask of every view (packed like `colors`'
-/// frames): [`SEGMENT_FOREGROUND`], [`SEGMENT_SHADOW_LIKE`] or 0.
+/// frames): [`SEGMENT_FOREGROUND`], [`SEGMENT_NO_CARVE`] or 0.
 #[must_use]
 pub fn segment_cpu(
     params: &ForegroundParamsGpu,
@@ -103,7 +102,7 @@ pub fn segment_cpu(
                 {
                     SEGMENT_FOREGROUND
                 } else if alpha < params.shadow[0] {
-                    SEGMENT_SHADOW_LIKE
+                    SEGMENT_NO_CARVE
                 } else {
                     0
                 }

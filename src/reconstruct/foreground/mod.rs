@@ -214,6 +214,9 @@ pub struct ForegroundReport {
     pub upload_ms: f64,
     /// `segment` kernel incl. mask readback, ms.
     pub segment_ms: f64,
+    /// Marking the pixels the venue's props cover ([`hidden_by_props`],
+    /// CPU; 0 without a venue), ms.
+    pub props_ms: f64,
     /// Mask clean-up, listing and re-upload (CPU), ms.
     pub masks_ms: f64,
     /// `hull` kernel, ms.
@@ -541,9 +544,12 @@ pub fn distance_to_mask(mask: &[u8], width: u32, height: u32) -> Vec<u32> {
 
 /// `segment`'s value for a foreground pixel.
 pub const SEGMENT_FOREGROUND: u32 = 1;
-/// `segment`'s value for a shadow-like background pixel (darker than
-/// [`ForegroundSettings::max_shadow_ratio`] of its plate); 0 is background.
-pub const SEGMENT_SHADOW_LIKE: u32 = 2;
+/// A background pixel that does not carve the hull: shadow-like (`segment`
+/// writes it where the frame is darker than
+/// [`ForegroundSettings::max_shadow_ratio`] of its plate) or covered by a
+/// venue prop that may hide a player ([`hidden_by_props`]); 0 is
+/// background.
+pub const SEGMENT_NO_CARVE: u32 = 2;
 
 /// Cleans the raw masks of every view, lists the foreground pixels and builds
 /// the hull's distance maps: per pixel, the distance (px) to the dilated
@@ -598,11 +604,9 @@ fn view_masks(
 ) -> (Vec<u8>, Vec<u32>, Vec<u32>) {
     let mut clean = vec![0u8; w * h];
     let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for (i, _) in raw
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| **m == SEGMENT_FOREGROUND)
-    {
+    // The box covers the pixels that do not carve too: a player hidden
+    // behind a prop in this view has no foreground pixel here at all.
+    for (i, _) in raw.iter().enumerate().filter(|(_, m)| **m != 0) {
         let (x, y) = (i % w, i / w);
         (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
     }
@@ -626,10 +630,10 @@ fn view_masks(
     } else {
         crop_clean.clone()
     };
-    // Shadow-like pixels do not carve: the hull treats them as inside.
+    // Pixels that do not carve are inside for the hull.
     for y in cy0..=cy1 {
         for x in cx0..=cx1 {
-            if raw[y * w + x] == SEGMENT_SHADOW_LIKE {
+            if raw[y * w + x] == SEGMENT_NO_CARVE {
                 dilated[(y - cy0) * cw + (x - cx0)] = 1;
             }
         }
@@ -931,6 +935,7 @@ pub fn hull_depth_bounds(
 pub struct Foreground<'a> {
     ctx: Option<&'a GpuContext>,
     kernels: Option<ForegroundKernels>,
+    venue: Option<&'a PointCloud>,
 }
 
 /// Everything one run produces.
@@ -955,7 +960,18 @@ impl<'a> Foreground<'a> {
         Self {
             ctx,
             kernels: ctx.map(ForegroundKernels::new),
+            venue: None,
         }
+    }
+
+    /// The static venue's cloud: its props (points above the ground) may
+    /// hide players, so a view does not carve the hull where a prop covers
+    /// it ([`hidden_by_props`]). Without it, a leg behind a prop in one
+    /// view is cut from every view's hull.
+    #[must_use]
+    pub fn with_venue(mut self, venue: &'a PointCloud) -> Self {
+        self.venue = Some(venue);
+        self
     }
 
     /// Reconstructs the foreground of one frame set: `images[i]` and
@@ -996,11 +1012,21 @@ impl<'a> Foreground<'a> {
             _ => None,
         };
         let step_started = Instant::now();
-        let raw = match &gpu {
+        let mut raw = match &gpu {
             Some((ctx, kernels, resident)) => kernels.segment(ctx, resident, &params)?.0,
             None => cpu_ref::segment_cpu(&params, &packed.cameras, &packed.colors),
         };
         report.segment_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        if let Some(venue) = self.venue {
+            let step_started = Instant::now();
+            let hidden = hidden_by_props(&packed, venue, &roi, PROP_SPLAT_PX);
+            for (m, hidden) in raw.iter_mut().zip(hidden) {
+                if *m == 0 && hidden {
+                    *m = SEGMENT_NO_CARVE;
+                }
+            }
+            report.props_ms = step_started.elapsed().as_secs_f64() * 1e3;
+        }
         let step_started = Instant::now();
         let (masks, list, hull_mask) =
             masks_and_list(&packed.cameras, &raw, settings.hull_dilation_px);
@@ -1205,6 +1231,70 @@ fn listed_pixels<'a>(
     }
 }
 
+/// Height (m) above the ground from which a venue point belongs to a prop
+/// that may hide a player (the ground hides nothing above it).
+const PROP_MIN_HEIGHT_M: f32 = 0.05;
+
+/// Half-size (px) of the square each venue point covers in
+/// [`hidden_by_props`] (closes the gaps between the venue's points).
+const PROP_SPLAT_PX: u32 = 1;
+
+/// Per pixel of every view (packed like the masks): whether a prop of the
+/// venue (a point of `venue` higher than `PROP_MIN_HEIGHT_M` above the
+/// ground), each point covering a (2 `splat_px` + 1)^2 square, lies there
+/// nearer than the far end of `roi` (a player in the volume may then be
+/// behind it). The stands beyond the volume hide nothing in it.
+#[must_use]
+pub fn hidden_by_props(
+    packed: &PackedFrameSet,
+    venue: &PointCloud,
+    roi: &Roi,
+    splat_px: u32,
+) -> Vec<bool> {
+    let splat = i64::from(splat_px);
+    let per_view: Vec<Vec<bool>> = packed
+        .views
+        .par_iter()
+        .map(|view| {
+            let camera = &view.camera;
+            let (w, h) = (i64::from(camera.width), i64::from(camera.height));
+            let mut hidden = vec![false; (w * h) as usize];
+            let roi_far_m = (0..8)
+                .map(|corner| {
+                    let pick = |bit: usize, a: usize| {
+                        if corner & bit == 0 {
+                            roi.0[a]
+                        } else {
+                            roi.1[a]
+                        }
+                    };
+                    (camera.cam_from_world * Point3::new(pick(1, 0), pick(2, 1), pick(4, 2))).z
+                })
+                .fold(f64::NEG_INFINITY, f64::max);
+            for p in &venue.positions_in_world {
+                if p[2] < PROP_MIN_HEIGHT_M {
+                    continue;
+                }
+                let point_in_world = Point3::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2]));
+                let point_in_cam = camera.cam_from_world * point_in_world;
+                if point_in_cam.z <= 1e-3 || point_in_cam.z >= roi_far_m {
+                    continue;
+                }
+                // The views are undistorted: a pinhole projection.
+                let x0 = (camera.fx * point_in_cam.x / point_in_cam.z + camera.cx).round() as i64;
+                let y0 = (camera.fy * point_in_cam.y / point_in_cam.z + camera.cy).round() as i64;
+                for y in (y0 - splat).max(0)..=(y0 + splat).min(h - 1) {
+                    for x in (x0 - splat).max(0)..=(x0 + splat).min(w - 1) {
+                        hidden[(y * w + x) as usize] = true;
+                    }
+                }
+            }
+            hidden
+        })
+        .collect();
+    per_view.concat()
+}
+
 /// Per pixel of every view (packed like the masks), the z-depth (m) of the
 /// nearest point of `cloud`, each point covering a (2 `splat_px` + 1)^2
 /// square; 0 where no point falls. The occlusion-aware sweep's hints.
@@ -1386,6 +1476,54 @@ mod tests {
     }
 
     #[test]
+    fn props_hide_above_the_ground_and_before_the_volume_only() {
+        let rig = crate::synth::demo_rig(2, 64, 36);
+        let frame = RgbaImage {
+            width: 64,
+            height: 36,
+            rgba: std::sync::Arc::new(vec![128; 64 * 36 * 4]),
+        };
+        let images = vec![Some(frame.clone()), Some(frame.clone())];
+        let packed = pack_frame_set(&rig, &images, &images).unwrap();
+        let camera = &packed.views[0].camera;
+        let roi: Roi = (Point3::new(-3.0, -3.0, -0.05), Point3::new(3.0, 3.0, 2.2));
+        let centre_in_world = camera.cam_from_world.inverse() * Point3::origin();
+        let away = (Point3::new(0.0, 0.0, 1.0) - centre_in_world).normalize();
+        // A prop in the volume, the ground, stands 30 m beyond the volume.
+        let prop = Point3::new(0.2, -0.3, 1.0);
+        let ground = Point3::new(-1.0, 0.5, 0.0);
+        let mut stands = Point3::new(0.0, 0.0, 1.0) + away * 30.0;
+        stands.z = 1.0;
+        let mut cloud = PointCloud::default();
+        for p in [prop, ground, stands] {
+            cloud
+                .positions_in_world
+                .push([p.x as f32, p.y as f32, p.z as f32]);
+            cloud.colors.push([0, 0, 0]);
+            cloud.normals.push([0.0, 0.0, 1.0]);
+            cloud.radii_m.push(0.01);
+        }
+        let hidden = hidden_by_props(&packed, &cloud, &roi, 1);
+        assert_eq!(hidden.len(), packed.pixels);
+        let pixel = |p: Point3<f64>| {
+            let point_in_cam = camera.cam_from_world * p;
+            let x = (camera.fx * point_in_cam.x / point_in_cam.z + camera.cx).round() as usize;
+            let y = (camera.fy * point_in_cam.y / point_in_cam.z + camera.cy).round() as usize;
+            assert!(x < 64 && y < 36, "{p} is in view 0");
+            y * 64 + x
+        };
+        assert!(hidden[pixel(prop)], "a prop hides what is behind it");
+        assert!(hidden[pixel(prop) + 65], "over its 3x3 splat");
+        assert!(!hidden[pixel(ground)], "the ground hides nothing above it");
+        assert!(!hidden[pixel(stands)], "the stands lie beyond the volume");
+        assert_eq!(
+            hidden.iter().filter(|h| **h).count(),
+            18,
+            "3x3 in each view"
+        );
+    }
+
+    #[test]
     fn cropped_masks_match_the_whole_image_and_bound_the_distance() {
         let (w, h) = (97usize, 61usize);
         let mut raw = vec![0u32; w * h];
@@ -1398,8 +1536,8 @@ mod tests {
         raw[30 * w + 37] = 0;
         raw[5 * w + 90] = 1;
         // Shadow-like pixels beside the blob: not listed, but inside for the hull.
-        raw[30 * w + 47] = SEGMENT_SHADOW_LIKE;
-        raw[30 * w + 48] = SEGMENT_SHADOW_LIKE;
+        raw[30 * w + 47] = SEGMENT_NO_CARVE;
+        raw[30 * w + 48] = SEGMENT_NO_CARVE;
         let camera = CameraGpu {
             cam_from_world_rows: [[0.0; 4]; 3],
             intrinsics: [1.0; 4],
@@ -1418,6 +1556,14 @@ mod tests {
         assert_eq!(distance[30 * w + 48], 0, "shadow-like pixels do not carve");
         assert_eq!(distance[30 * w + 49], 1);
         assert_eq!(masks[0][30 * w + 48], 0, "nor are they reconstructed");
+        // A view where a prop hides the whole player: nothing is listed, and
+        // the hidden pixels do not carve.
+        let mut hidden_only = vec![0u32; w * h];
+        hidden_only[10 * w + 10] = SEGMENT_NO_CARVE;
+        let (_, hidden_list, hidden_distance) = masks_and_list(&[camera], &hidden_only, 1);
+        assert!(hidden_list.is_empty());
+        assert_eq!(hidden_distance[10 * w + 10], 0);
+        assert!(hidden_distance[10 * w + 13] >= 2);
         assert_eq!(masks[0], full_clean);
         assert_eq!(masks[0][5 * w + 90], 0, "speckle removed");
         assert_eq!(masks[0][30 * w + 37], 1, "hole closed");
