@@ -55,8 +55,8 @@ fn run(dir: &std::path::Path, drop_camera: Option<usize>) -> Metrics {
 fn foreground_matches_the_true_players_and_ball() {
     let dir = tempfile::tempdir().unwrap();
     capture(dir.path());
-    // Measured 0.921 (F@2cm), 0.795 (F@1cm), 6.1 mm with the
-    // occlusion-aware second sweep; issue 3 asks 0.9 / 0.75 / 10 mm.
+    // Measured 0.965 (F@2cm), 0.870 (F@1cm), 5.9 mm (session 17); issue 3
+    // asks 0.9 / 0.75 / 10 mm, with one camera missing too.
     let all = run(dir.path(), None);
     assert!(all.f_score_2cm >= 0.9, "F@2cm {:.3}", all.f_score_2cm);
     assert!(all.f_score_1cm >= 0.75, "F@1cm {:.3}", all.f_score_1cm);
@@ -65,12 +65,17 @@ fn foreground_matches_the_true_players_and_ball() {
         "accuracy {:.4} m",
         all.accuracy_median_m
     );
-    // One camera missing from the frame set (measured 0.861): still usable.
+    // One camera missing from the frame set (measured 0.919 / 0.780).
     let seven = run(dir.path(), Some(3));
     assert!(
-        seven.f_score_2cm >= 0.85,
+        seven.f_score_2cm >= 0.9,
         "F@2cm without cam3 {:.3}",
         seven.f_score_2cm
+    );
+    assert!(
+        seven.f_score_1cm >= 0.75,
+        "F@1cm without cam3 {:.3}",
+        seven.f_score_1cm
     );
 }
 

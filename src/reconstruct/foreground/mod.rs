@@ -128,7 +128,8 @@ pub struct ForegroundSettings {
     pub depth_median_tolerance_m: f32,
     /// Whether the occlusion-aware second sweep runs.
     pub visibility_pass: bool,
-    /// Iterations of the PatchMatch-style `refine` after the sweeps (0 = off).
+    /// Iterations of the PatchMatch-style `refine` after the sweeps (0 =
+    /// off). 2 by default: crossing F@2cm 0.898 -> 0.903 over 1, for ~0.08 s.
     pub refine_iterations: u32,
     /// Occlusion-aware pass: how far (m) the first cloud may lie in front
     /// of a candidate point in a neighbour before that neighbour counts as
@@ -168,7 +169,7 @@ impl Default for ForegroundSettings {
             textureless_from_hull: false,
             depth_median_tolerance_m: 0.02,
             visibility_pass: true,
-            refine_iterations: 1,
+            refine_iterations: 2,
             occlusion_tolerance_m: 0.02,
             visibility_reach_m: 0.03,
             visibility_splat_px: 1,
