@@ -1252,14 +1252,12 @@ pub fn hidden_by_props(
     roi: &Roi,
     splat_px: u32,
 ) -> Vec<bool> {
-    let splat = i64::from(splat_px);
     let per_view: Vec<Vec<bool>> = packed
         .views
         .par_iter()
         .map(|view| {
             let camera = &view.camera;
-            let (w, h) = (i64::from(camera.width), i64::from(camera.height));
-            let mut hidden = vec![false; (w * h) as usize];
+            let mut hidden = vec![false; (camera.width * camera.height) as usize];
             let roi_far_m = (0..8)
                 .map(|corner| {
                     let pick = |bit: usize, a: usize| {
@@ -1272,23 +1270,16 @@ pub fn hidden_by_props(
                     (camera.cam_from_world * Point3::new(pick(1, 0), pick(2, 1), pick(4, 2))).z
                 })
                 .fold(f64::NEG_INFINITY, f64::max);
-            for p in &venue.positions_in_world {
-                if p[2] < PROP_MIN_HEIGHT_M {
-                    continue;
-                }
-                let point_in_world = Point3::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2]));
-                let point_in_cam = camera.cam_from_world * point_in_world;
-                if point_in_cam.z <= 1e-3 || point_in_cam.z >= roi_far_m {
-                    continue;
-                }
-                // The views are undistorted: a pinhole projection.
-                let x0 = (camera.fx * point_in_cam.x / point_in_cam.z + camera.cx).round() as i64;
-                let y0 = (camera.fy * point_in_cam.y / point_in_cam.z + camera.cy).round() as i64;
-                for y in (y0 - splat).max(0)..=(y0 + splat).min(h - 1) {
-                    for x in (x0 - splat).max(0)..=(x0 + splat).min(w - 1) {
-                        hidden[(y * w + x) as usize] = true;
+            for p in venue
+                .positions_in_world
+                .iter()
+                .filter(|p| p[2] >= PROP_MIN_HEIGHT_M)
+            {
+                splat_square(camera, p, splat_px, |i, z| {
+                    if z < roi_far_m {
+                        hidden[i] = true;
                     }
-                }
+                });
             }
             hidden
         })
@@ -1301,30 +1292,16 @@ pub fn hidden_by_props(
 /// square; 0 where no point falls. The occlusion-aware sweep's hints.
 #[must_use]
 pub fn visibility_depths(packed: &PackedFrameSet, cloud: &PointCloud, splat_px: u32) -> Vec<f32> {
-    let splat = splat_px as i64;
     let per_view: Vec<Vec<f32>> = packed
         .views
         .par_iter()
         .map(|view| {
             let camera = &view.camera;
-            let (w, h) = (i64::from(camera.width), i64::from(camera.height));
-            let mut depth = vec![f32::INFINITY; (w * h) as usize];
+            let mut depth = vec![f32::INFINITY; (camera.width * camera.height) as usize];
             for p in &cloud.positions_in_world {
-                let point_in_world = Point3::new(f64::from(p[0]), f64::from(p[1]), f64::from(p[2]));
-                let point_in_cam = camera.cam_from_world * point_in_world;
-                if point_in_cam.z <= 1e-3 {
-                    continue;
-                }
-                // The views are undistorted: a pinhole projection.
-                let x0 = (camera.fx * point_in_cam.x / point_in_cam.z + camera.cx).round() as i64;
-                let y0 = (camera.fy * point_in_cam.y / point_in_cam.z + camera.cy).round() as i64;
-                let z = point_in_cam.z as f32;
-                for y in (y0 - splat).max(0)..=(y0 + splat).min(h - 1) {
-                    for x in (x0 - splat).max(0)..=(x0 + splat).min(w - 1) {
-                        let d = &mut depth[(y * w + x) as usize];
-                        *d = d.min(z);
-                    }
-                }
+                splat_square(camera, p, splat_px, |i, z| {
+                    depth[i] = depth[i].min(z as f32);
+                });
             }
             depth
                 .into_iter()
@@ -1333,6 +1310,36 @@ pub fn visibility_depths(packed: &PackedFrameSet, cloud: &PointCloud, splat_px: 
         })
         .collect();
     per_view.concat()
+}
+
+/// Calls `visit(pixel index, z-depth m)` for every pixel of the (2
+/// `splat_px` + 1)^2 square around the projection of `point_in_world` into
+/// `camera`, when the point lies in front of it. The views are undistorted:
+/// a pinhole projection.
+fn splat_square(
+    camera: &crate::calibration::Camera,
+    point_in_world: &[f32; 3],
+    splat_px: u32,
+    mut visit: impl FnMut(usize, f64),
+) {
+    let splat = i64::from(splat_px);
+    let (w, h) = (i64::from(camera.width), i64::from(camera.height));
+    let point_in_cam = camera.cam_from_world
+        * Point3::new(
+            f64::from(point_in_world[0]),
+            f64::from(point_in_world[1]),
+            f64::from(point_in_world[2]),
+        );
+    if point_in_cam.z <= 1e-3 {
+        return;
+    }
+    let x0 = (camera.fx * point_in_cam.x / point_in_cam.z + camera.cx).round() as i64;
+    let y0 = (camera.fy * point_in_cam.y / point_in_cam.z + camera.cy).round() as i64;
+    for y in (y0 - splat).max(0)..=(y0 + splat).min(h - 1) {
+        for x in (x0 - splat).max(0)..=(x0 + splat).min(w - 1) {
+            visit((y * w + x) as usize, point_in_cam.z);
+        }
+    }
 }
 
 /// Drops depths further than `tolerance_m` from the median of their valid
@@ -1432,16 +1439,35 @@ fn pack_red_silhouettes(
 mod tests {
     use super::*;
 
-    #[test]
-    fn visibility_depths_keep_the_nearest_point_over_its_splat() {
+    /// Two demo-rig views of 64x36 uniform grey, packed as their own plates.
+    fn grey_pair() -> PackedFrameSet {
         let rig = crate::synth::demo_rig(2, 64, 36);
         let frame = RgbaImage {
             width: 64,
             height: 36,
             rgba: std::sync::Arc::new(vec![128; 64 * 36 * 4]),
         };
-        let images = vec![Some(frame.clone()), Some(frame.clone())];
-        let packed = pack_frame_set(&rig, &images, &images).unwrap();
+        let images = vec![Some(frame.clone()), Some(frame)];
+        pack_frame_set(&rig, &images, &images).unwrap()
+    }
+
+    /// A cloud of `points` (black, 1 cm radius).
+    fn cloud_of(points: impl IntoIterator<Item = Point3<f64>>) -> PointCloud {
+        let mut cloud = PointCloud::default();
+        for p in points {
+            cloud
+                .positions_in_world
+                .push([p.x as f32, p.y as f32, p.z as f32]);
+            cloud.colors.push([0, 0, 0]);
+            cloud.normals.push([0.0, 0.0, 1.0]);
+            cloud.radii_m.push(0.01);
+        }
+        cloud
+    }
+
+    #[test]
+    fn visibility_depths_keep_the_nearest_point_over_its_splat() {
+        let packed = grey_pair();
         let camera = &packed.views[0].camera;
         let world_from_cam = camera.cam_from_world.inverse();
         // Two points on the ray of pixel (20, 10) of view 0, 5 m and 6 m away.
@@ -1450,16 +1476,7 @@ mod tests {
             (10.0 - camera.cy) / camera.fy,
             1.0,
         );
-        let mut cloud = PointCloud::default();
-        for z in [6.0, 5.0] {
-            let p = world_from_cam * Point3::from(ray_in_cam * z);
-            cloud
-                .positions_in_world
-                .push([p.x as f32, p.y as f32, p.z as f32]);
-            cloud.colors.push([0, 0, 0]);
-            cloud.normals.push([0.0, 0.0, 1.0]);
-            cloud.radii_m.push(0.01);
-        }
+        let cloud = cloud_of([6.0, 5.0].map(|z| world_from_cam * Point3::from(ray_in_cam * z)));
         let depth = visibility_depths(&packed, &cloud, 1);
         assert_eq!(depth.len(), packed.pixels);
         let at = |x: usize, y: usize| depth[y * 64 + x];
@@ -1478,14 +1495,7 @@ mod tests {
 
     #[test]
     fn props_hide_above_the_ground_and_before_the_volume_only() {
-        let rig = crate::synth::demo_rig(2, 64, 36);
-        let frame = RgbaImage {
-            width: 64,
-            height: 36,
-            rgba: std::sync::Arc::new(vec![128; 64 * 36 * 4]),
-        };
-        let images = vec![Some(frame.clone()), Some(frame.clone())];
-        let packed = pack_frame_set(&rig, &images, &images).unwrap();
+        let packed = grey_pair();
         let camera = &packed.views[0].camera;
         let roi: Roi = (Point3::new(-3.0, -3.0, -0.05), Point3::new(3.0, 3.0, 2.2));
         let centre_in_world = camera.cam_from_world.inverse() * Point3::origin();
@@ -1495,15 +1505,7 @@ mod tests {
         let ground = Point3::new(-1.0, 0.5, 0.0);
         let mut stands = Point3::new(0.0, 0.0, 1.0) + away * 30.0;
         stands.z = 1.0;
-        let mut cloud = PointCloud::default();
-        for p in [prop, ground, stands] {
-            cloud
-                .positions_in_world
-                .push([p.x as f32, p.y as f32, p.z as f32]);
-            cloud.colors.push([0, 0, 0]);
-            cloud.normals.push([0.0, 0.0, 1.0]);
-            cloud.radii_m.push(0.01);
-        }
+        let cloud = cloud_of([prop, ground, stands]);
         let hidden = hidden_by_props(&packed, &cloud, &roi, 1);
         assert_eq!(hidden.len(), packed.pixels);
         let pixel = |p: Point3<f64>| {
