@@ -554,8 +554,8 @@ pub const SEGMENT_NO_CARVE: u32 = 2;
 
 /// Cleans the raw masks of every view, lists the foreground pixels and builds
 /// the hull's distance maps: per pixel, the distance (px) to the dilated
-/// silhouette joined with the shadow-like pixels, 0 inside (packed like the
-/// grey frames).
+/// silhouette joined with the pixels that do not carve
+/// ([`SEGMENT_NO_CARVE`]), 0 inside (packed like the grey frames).
 #[must_use]
 pub fn masks_and_list(
     cameras: &[CameraGpu],
