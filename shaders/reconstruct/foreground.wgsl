@@ -82,8 +82,9 @@ struct Params {
 // Frames (RGBA8, views packed at params.cams[v].size.z) then plates at +offsets.x.
 @group(0) @binding(2) var<storage, read> colors: array<u32>;
 // `segment` writes 1 = foreground, 2 = shadow-like, 0 = background; `hull`
-// reads the distance (px) to the dilated silhouette joined with the
-// shadow-like pixels instead (0 = inside).
+// reads the distance (px) to the dilated silhouette joined with the pixels
+// that do not carve (shadow-like, or marked on the CPU as behind a venue
+// prop) instead (0 = inside).
 @group(0) @binding(3) var<storage, read_write> mask: array<u32>;
 // Bilinear quads: per pixel and channel plane, its 2x2 neighbourhood (x,y),
 // (x+1,y), (x,y+1), (x+1,y+1) as four bytes (clamped at the border), so a

@@ -936,7 +936,9 @@ pub fn hull_depth_bounds(
 pub struct Foreground<'a> {
     ctx: Option<&'a GpuContext>,
     kernels: Option<ForegroundKernels>,
-    venue: Option<&'a PointCloud>,
+    /// The venue's points above the ground ([`prop_points`]), empty
+    /// without a venue.
+    props_in_world: Vec<[f32; 3]>,
 }
 
 /// Everything one run produces.
@@ -961,7 +963,7 @@ impl<'a> Foreground<'a> {
         Self {
             ctx,
             kernels: ctx.map(ForegroundKernels::new),
-            venue: None,
+            props_in_world: Vec::new(),
         }
     }
 
@@ -970,8 +972,8 @@ impl<'a> Foreground<'a> {
     /// it ([`hidden_by_props`]). Without it, a leg behind a prop in one
     /// view is cut from every view's hull.
     #[must_use]
-    pub fn with_venue(mut self, venue: &'a PointCloud) -> Self {
-        self.venue = Some(venue);
+    pub fn with_venue(mut self, venue: &PointCloud) -> Self {
+        self.props_in_world = prop_points(venue);
         self
     }
 
@@ -1018,9 +1020,9 @@ impl<'a> Foreground<'a> {
             None => cpu_ref::segment_cpu(&params, &packed.cameras, &packed.colors),
         };
         report.segment_ms = step_started.elapsed().as_secs_f64() * 1e3;
-        if let Some(venue) = self.venue {
+        if !self.props_in_world.is_empty() {
             let step_started = Instant::now();
-            let hidden = hidden_by_props(&packed, venue, &roi, PROP_SPLAT_PX);
+            let hidden = hidden_by_props(&packed, &self.props_in_world, &roi, PROP_SPLAT_PX);
             for (m, hidden) in raw.iter_mut().zip(hidden) {
                 if *m == 0 && hidden {
                     *m = SEGMENT_NO_CARVE;
@@ -1240,15 +1242,29 @@ const PROP_MIN_HEIGHT_M: f32 = 0.05;
 /// [`hidden_by_props`] (closes the gaps between the venue's points).
 const PROP_SPLAT_PX: u32 = 1;
 
-/// Per pixel of every view (packed like the masks): whether a prop of the
-/// venue (a point of `venue` higher than `PROP_MIN_HEIGHT_M` above the
-/// ground), each point covering a (2 `splat_px` + 1)^2 square, lies there
-/// nearer than the far end of `roi` (a player in the volume may then be
-/// behind it). The stands beyond the volume hide nothing in it.
+/// The points of `venue` that belong to its props: higher than
+/// `PROP_MIN_HEIGHT_M` above the ground (the ground hides nothing above
+/// it). Taken once per venue, not per frame set: most venue points are
+/// ground.
+#[must_use]
+pub fn prop_points(venue: &PointCloud) -> Vec<[f32; 3]> {
+    venue
+        .positions_in_world
+        .iter()
+        .filter(|p| p[2] >= PROP_MIN_HEIGHT_M)
+        .copied()
+        .collect()
+}
+
+/// Per pixel of every view (packed like the masks): whether one of the
+/// venue's prop points ([`prop_points`]), each covering a (2 `splat_px` +
+/// 1)^2 square, lies there nearer than the far end of `roi` (a player in
+/// the volume may then be behind it). The stands beyond the volume hide
+/// nothing in it.
 #[must_use]
 pub fn hidden_by_props(
     packed: &PackedFrameSet,
-    venue: &PointCloud,
+    props_in_world: &[[f32; 3]],
     roi: &Roi,
     splat_px: u32,
 ) -> Vec<bool> {
@@ -1270,11 +1286,7 @@ pub fn hidden_by_props(
                     (camera.cam_from_world * Point3::new(pick(1, 0), pick(2, 1), pick(4, 2))).z
                 })
                 .fold(f64::NEG_INFINITY, f64::max);
-            for p in venue
-                .positions_in_world
-                .iter()
-                .filter(|p| p[2] >= PROP_MIN_HEIGHT_M)
-            {
+            for p in props_in_world {
                 splat_square(camera, p, splat_px, |i, z| {
                     if z < roi_far_m {
                         hidden[i] = true;
@@ -1506,7 +1518,7 @@ mod tests {
         let mut stands = Point3::new(0.0, 0.0, 1.0) + away * 30.0;
         stands.z = 1.0;
         let cloud = cloud_of([prop, ground, stands]);
-        let hidden = hidden_by_props(&packed, &cloud, &roi, 1);
+        let hidden = hidden_by_props(&packed, &prop_points(&cloud), &roi, 1);
         assert_eq!(hidden.len(), packed.pixels);
         let pixel = |p: Point3<f64>| {
             let point_in_cam = camera.cam_from_world * p;
