@@ -299,6 +299,124 @@ fn view_dependent_renderer_gpu_matches_cpu_reference() {
     }
 }
 
+/// A wall 4 m in front of the camera with a 20 cm square hole, and a second
+/// wall 2 m behind it; grid points, `step_m` apart.
+fn wall_with_hole() -> timeslice::reconstruct::PointCloud {
+    let mut cloud = timeslice::reconstruct::PointCloud::default();
+    let mut add = |x: f32, y: f32, z: f32, radius_m: f32, colour: [u8; 3]| {
+        cloud.positions_in_world.push([x, y, z]);
+        cloud.colors.push(colour);
+        cloud.radii_m.push(radius_m);
+    };
+    for i in 0..=100 {
+        for k in 0..=70 {
+            let (x, z) = (-1.0 + 0.02 * i as f32, 0.3 + 0.02 * k as f32);
+            if x.abs() >= 0.1 || (z - 1.0).abs() >= 0.1 {
+                add(x, 0.0, z, 0.015, [200, 40, 40]);
+            }
+        }
+    }
+    for i in 0..=130 {
+        for k in 0..=66 {
+            add(
+                -2.0 + 0.03 * i as f32,
+                2.0,
+                0.03 * k as f32,
+                0.03,
+                [40, 40, 200],
+            );
+        }
+    }
+    cloud
+}
+
+#[test]
+fn see_through_fill_closes_a_hole_in_a_nearer_surface_like_the_cpu_reference() {
+    use nalgebra::Point3;
+    use timeslice::calibration::Camera;
+    use timeslice::ingest::RgbaImage;
+    use timeslice::render::cpu_ref::render_view_cpu;
+    let ctx = common::gpu();
+    let cloud = wall_with_hole();
+    let renderer = SplatRenderer::new(&ctx);
+    let gpu_cloud = renderer.upload(&ctx, &cloud);
+    let (w, h, focal_px) = (320, 192, 300.0);
+    let target_in_world = Point3::new(0.0, 0.0, 1.0);
+    let look = |id: &str, x: f64| {
+        Camera::look_at(
+            id,
+            w,
+            h,
+            focal_px,
+            &Point3::new(x, -4.0, 1.0),
+            &target_in_world,
+        )
+        .unwrap()
+    };
+    // The sources' images are colour ramps: a pixel's colour tells where in
+    // them its surface point projects, so the depth it was given shows.
+    let ramp: Vec<u8> = (0..h)
+        .flat_map(|y| {
+            (0..w).flat_map(move |x| [(x * 255 / w) as u8, (y * 255 / h) as u8, 128, 255])
+        })
+        .collect();
+    let sources: Vec<(Camera, RgbaImage)> = [("left", 1.0), ("right", 1.5)]
+        .iter()
+        .map(|&(id, x)| {
+            let image = RgbaImage {
+                width: w,
+                height: h,
+                rgba: std::sync::Arc::new(ramp.clone()),
+            };
+            (look(id, x), image)
+        })
+        .collect();
+    let borrowed: Vec<_> = sources.iter().map(|(c, i)| (c.clone(), i)).collect();
+    let target = renderer.target(&ctx, w, h);
+    let camera = look("view", 0.0);
+    let red_at = |rgba: &[u8], x: u32| i32::from(rgba[((h / 2 * w + x) * 4) as usize]);
+    for share in [0.1, 0.0] {
+        let style = SplatStyle {
+            see_through_share: share,
+            ..SplatStyle::view_dependent()
+        };
+        let gpu_sources = renderer
+            .sources(&ctx, &borrowed, &gpu_cloud, &style)
+            .unwrap();
+        let gpu = renderer
+            .render(
+                &ctx,
+                &gpu_cloud,
+                &target,
+                &camera,
+                &style,
+                Some(&gpu_sources),
+            )
+            .unwrap();
+        let cpu = render_view_cpu(&cloud, &camera, &style, &borrowed);
+        let close = common::fraction_close(&gpu, &cpu, 2);
+        assert!(
+            close >= 0.995,
+            "share {share}: only {close:.4} of pixels within 2/255 of the CPU reference"
+        );
+        // The hole is 15 px wide around the centre; the wall's ramp is
+        // linear across it.
+        let centre = red_at(&gpu, w / 2);
+        let around = (red_at(&gpu, w / 2 - 12) + red_at(&gpu, w / 2 + 12)) / 2;
+        if share > 0.0 {
+            assert!(
+                (centre - around).abs() <= 4,
+                "filled hole: red {centre}, the wall around it {around}"
+            );
+        } else {
+            assert!(
+                (centre - around).abs() >= 10,
+                "without the fill the far wall shows through: red {centre}, wall {around}"
+            );
+        }
+    }
+}
+
 /// Asserts that `agree` holds for at least `share` of the (GPU, CPU) pairs.
 fn assert_pairs_agree<T>(
     what: &str,

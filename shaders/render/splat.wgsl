@@ -10,8 +10,10 @@
 //                their neighbours; the rest gets the background gradient.
 // View-dependent mode (`view.sources.x` > 0) replaces splat_color and
 // resolve by one pass:
-//   blend        per pixel: the surface point (splat depth, small holes
-//                filled from neighbour depths, else the backdrop proxy:
+//   blend        per pixel: the surface point (splat depth; a splat seen
+//                through a hole in a nearer surface takes that surface's
+//                depth; small empty holes are filled from neighbour
+//                depths; else the backdrop proxy:
 //                ground plane inside a vertical cylinder) is projected into
 //                the selected real cameras; those that see it (its depth
 //                within tolerance of their own splatted depth map) are
@@ -55,6 +57,9 @@ struct View {
     // where the sources look (world m; unused by the shader); bins of each
     // half of the backdrop colour table
     focus: vec4<f32>,
+    // see-through fill: radius (px, 0 = off), probe stride (px), how much
+    // nearer (relative) the surrounding surface must be, unused
+    see_through: vec4<f32>,
     // the selected sources' cameras (the first `sources.x`), nearest first
     selected_cameras: array<Camera, 4>,
 }
@@ -77,6 +82,8 @@ const WALL_FROM_RADIUS_SHARE: f32 = 0.999;
 // `backdrop::AZIMUTH_SECTORS`.
 const BACKDROP_AZIMUTH_SECTORS: u32 = 16u;
 const PI: f32 = 3.14159265358979;
+// `splat::SEE_THROUGH_HITS`: of the 8 directions.
+const SEE_THROUGH_HITS: u32 = 7u;
 
 struct Splat {
     centre: vec2<f32>,
@@ -259,8 +266,10 @@ fn resolve(@builtin(global_invocation_id) gid: vec3<u32>) {
 // pixel takes the nearest splatted depth within `counts.w` pixels, so the gaps
 // between a sparse player's splats still hide the ground behind it (its
 // colour must not be painted there). Reads `depth_bits` (the raw map),
-// writes the closed map into `color_out` after `sources.y` words (the host
-// copies the raw maps in front: `source_depth_bits` holds both).
+// writes the closed map into `color_out` after `sources.y` words, and in
+// front the raw map with its see-through holes filled (`see_through_fill`:
+// a source must not see the ground through a hole in a prop's splats):
+// `source_depth_bits` holds both.
 @compute @workgroup_size(16, 16, 1)
 fn close_source_depth(@builtin(global_invocation_id) gid: vec3<u32>) {
     let cam = view.camera;
@@ -279,7 +288,14 @@ fn close_source_depth(@builtin(global_invocation_id) gid: vec3<u32>) {
             nearest = max(nearest, atomicLoad(&depth_bits[cam.size.z + u32(y) * cam.size.x + u32(x)]));
         }
     }
-    color_out[view.sources.y + cam.size.z + gid.y * cam.size.x + gid.x] = nearest;
+    let at = cam.size.z + gid.y * cam.size.x + gid.x;
+    color_out[view.sources.y + at] = nearest;
+    let own = depth_of_bits(atomicLoad(&depth_bits[at]));
+    var filled = 0u;
+    if own > 0.0 {
+        filled = 0xffffffffu - bitcast<u32>(see_through_fill(vec2<i32>(i32(gid.x), i32(gid.y)), own));
+    }
+    color_out[at] = filled;
 }
 
 fn depth_of_bits(bits: u32) -> f32 {
@@ -329,7 +345,7 @@ fn surface_depth(p: vec2<i32>) -> f32 {
     let cam = view.camera;
     let own = depth_of_bits(atomicLoad(&depth_bits[u32(p.y) * cam.size.x + u32(p.x)]));
     if own > 0.0 {
-        return own;
+        return see_through_fill(p, own);
     }
     var acc = Probes(0.0, 0u);
     acc = add_probe(acc, p, vec2<i32>(1, 0));
@@ -359,6 +375,80 @@ fn surface_depth(p: vec2<i32>) -> f32 {
         return acc.sum / f32(acc.hits);
     }
     return 0.0;
+}
+
+// First splat depth nearer than `limit` from `p` along `step`, every
+// stride pixels within the see-through radius, or 0.
+fn probe_nearer(p: vec2<i32>, step: vec2<i32>, limit: f32) -> f32 {
+    let cam = view.camera;
+    let stride = max(i32(view.see_through.y), 1);
+    for (var k = stride; k <= i32(view.see_through.x); k = k + stride) {
+        let q = p + step * k;
+        if q.x < 0 || q.y < 0 || q.x >= i32(cam.size.x) || q.y >= i32(cam.size.y) {
+            break;
+        }
+        let d = depth_of_bits(atomicLoad(&depth_bits[cam.size.z + u32(q.y) * cam.size.x + u32(q.x)]));
+        if d > 0.0 && d < limit {
+            return d;
+        }
+    }
+    return 0.0;
+}
+
+fn add_nearer(acc: Probes, p: vec2<i32>, step: vec2<i32>, limit: f32) -> Probes {
+    var out = acc;
+    let d = probe_nearer(p, step, limit);
+    if d > 0.0 {
+        out.sum = out.sum + d;
+        out.hits = out.hits + 1u;
+    }
+    return out;
+}
+
+// `own` (a splat depth), or, when a nearer surface surrounds the pixel (at
+// least SEE_THROUGH_HITS of 8 directions meet it within the see-through
+// radius), that surface's mean depth there: the pixel is a hole in it
+// through which farther splats (the ground behind a player or a prop) show.
+// A pixel beside a surface (the ground at a player's feet, between the
+// legs) is open on at least two sides and keeps its depth. The early exits
+// leave as soon as a second direction misses; the directions are written
+// out as in `surface_depth`.
+fn see_through_fill(p: vec2<i32>, own: f32) -> f32 {
+    if view.see_through.x < 1.0 {
+        return own;
+    }
+    let limit = own * (1.0 - view.see_through.z);
+    var acc = Probes(0.0, 0u);
+    acc = add_nearer(acc, p, vec2<i32>(1, 0), limit);
+    acc = add_nearer(acc, p, vec2<i32>(-1, 0), limit);
+    if acc.hits < 1u {
+        return own;
+    }
+    acc = add_nearer(acc, p, vec2<i32>(0, -1), limit);
+    if acc.hits < 2u {
+        return own;
+    }
+    acc = add_nearer(acc, p, vec2<i32>(0, 1), limit);
+    if acc.hits < 3u {
+        return own;
+    }
+    acc = add_nearer(acc, p, vec2<i32>(1, 1), limit);
+    if acc.hits < 4u {
+        return own;
+    }
+    acc = add_nearer(acc, p, vec2<i32>(-1, -1), limit);
+    if acc.hits < 5u {
+        return own;
+    }
+    acc = add_nearer(acc, p, vec2<i32>(1, -1), limit);
+    if acc.hits < 6u {
+        return own;
+    }
+    acc = add_nearer(acc, p, vec2<i32>(-1, 1), limit);
+    if acc.hits >= SEE_THROUGH_HITS {
+        return acc.sum / f32(acc.hits);
+    }
+    return own;
 }
 
 // Depth (along `ray`, whose camera z is 1) where the ray from `origin` meets

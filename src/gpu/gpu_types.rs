@@ -78,7 +78,8 @@ pub struct SplatViewGpu {
     pub background_top: [f32; 4],
     /// Background colour at the bottom of the image.
     pub background_bottom: [f32; 4],
-    /// Source views blended per pixel (0 = flat point colours), unused x3.
+    /// Source views blended per pixel (0 = flat point colours), words of
+    /// the source depth maps (the closed maps follow), unused x2.
     pub sources: [u32; 4],
     /// Backdrop proxy: centre x, centre y (m), cylinder radius (m, 0 =
     /// none), ground height z (m).
@@ -89,12 +90,15 @@ pub struct SplatViewGpu {
     /// Where the sources look (world m), and the number of bins of the
     /// backdrop colour table (0 = none; see `render::backdrop`).
     pub focus: [f32; 4],
+    /// See-through fill: radius (px, 0 = off), probe stride (px), how much
+    /// nearer (relative) the surrounding surface must be, unused.
+    pub see_through: [f32; 4],
     /// The blended sources' cameras, nearest first (`size[2]` = first
     /// pixel in the packed source buffers): uniform, so the per-pixel blend
     /// reads them without a per-pixel indexed load.
     pub selected_cameras: [CameraGpu; 4],
 }
-assert_eq_size!(SplatViewGpu, [u8; 528]);
+assert_eq_size!(SplatViewGpu, [u8; 544]);
 
 /// A scene primitive of the synthetic generator. WGSL twin: `Primitive` in
 /// `shaders/synth/raycast.wgsl`.

@@ -6,8 +6,8 @@
 use glam::{Vec2, Vec3};
 
 use super::splat::{
-    BACKDROP_COLOUR_BINS, BlendInputs, SplatStyle, gpu_points, rig_focus, select_sources,
-    splat_view,
+    BACKDROP_COLOUR_BINS, BlendInputs, SEE_THROUGH_HITS, SplatStyle, gpu_points, rig_focus,
+    select_sources, splat_view,
 };
 use crate::calibration::Camera;
 use crate::gpu::gpu_types::{CameraGpu, PointGpu, SplatViewGpu};
@@ -197,6 +197,85 @@ fn close_depth(raw: &[u32], width: usize, height: usize, reach: i64) -> Vec<u32>
     out
 }
 
+/// The 8 directions of the hole tests, in the GPU's order.
+const DIRECTIONS: [(i64, i64); 8] = [
+    (1, 0),
+    (-1, 0),
+    (0, -1),
+    (0, 1),
+    (1, 1),
+    (-1, -1),
+    (1, -1),
+    (-1, 1),
+];
+
+/// `see_through_fill`: `own` (the splat depth at `x`, `y` of the inverted
+/// depth bits `depth`), or the mean depth of a nearer surface met in at
+/// least `SEE_THROUGH_HITS` of 8 directions within the radius
+/// (`see_through` = radius px, stride px, nearer fraction).
+fn see_through_fill(
+    depth: &[u32],
+    (width, height): (usize, usize),
+    (x, y): (i64, i64),
+    own: f32,
+    see_through: [f32; 4],
+) -> f32 {
+    let [radius, stride, nearer, _] = see_through;
+    if radius < 1.0 {
+        return own;
+    }
+    let (radius, stride) = (radius as i64, (stride as i64).max(1));
+    let limit = own * (1.0 - nearer);
+    let (mut sum, mut hits) = (0.0f32, 0u32);
+    for (k, (sx, sy)) in DIRECTIONS.iter().enumerate() {
+        // A second miss leaves (the GPU's early exits).
+        if k >= 2 && hits + 1 < k as u32 {
+            return own;
+        }
+        let mut r = stride;
+        while r <= radius {
+            let (qx, qy) = (x + sx * r, y + sy * r);
+            if qx < 0 || qy < 0 || qx >= width as i64 || qy >= height as i64 {
+                break;
+            }
+            let d = depth_of_bits(depth[qy as usize * width + qx as usize]);
+            if d > 0.0 && d < limit {
+                sum += d;
+                hits += 1;
+                break;
+            }
+            r += stride;
+        }
+    }
+    if hits >= SEE_THROUGH_HITS {
+        sum / hits as f32
+    } else {
+        own
+    }
+}
+
+/// The raw depth bits with every splat seen through a hole in a nearer
+/// surface moved onto it (`close_source_depth`'s front half).
+fn fill_see_through(
+    raw: &[u32],
+    (width, height): (usize, usize),
+    see_through: [f32; 4],
+) -> Vec<u32> {
+    let mut out = vec![0u32; raw.len()];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let own = depth_of_bits(raw[i]);
+            if own > 0.0 {
+                let filled =
+                    see_through_fill(raw, (width, height), (x as i64, y as i64), own, see_through);
+                out[i] = u32::MAX - filled.to_bits();
+            }
+        }
+    }
+    out
+}
+
 fn depth_of_bits(bits: u32) -> f32 {
     if bits == 0 {
         0.0
@@ -329,13 +408,9 @@ pub fn render_view_cpu(
         .map(|c| {
             let v = splat_view(c, points.len(), style, &BlendInputs::default());
             let raw = splat_depth_cpu(&points, &v);
-            let closed = close_depth(
-                &raw,
-                c.width as usize,
-                c.height as usize,
-                i64::from(style.occluder_grow_px),
-            );
-            (raw, closed)
+            let size = (c.width as usize, c.height as usize);
+            let closed = close_depth(&raw, size.0, size.1, i64::from(style.occluder_grow_px));
+            (fill_see_through(&raw, size, v.see_through), closed)
         })
         .collect();
     let source_cams: Vec<CamF32> = cameras
@@ -349,8 +424,9 @@ pub fn render_view_cpu(
     let surface_depth = |x: i64, y: i64| {
         let own = depth_at(x, y);
         if own > 0.0 {
-            return own;
+            return see_through_fill(&depth, (width, height), (x, y), own, view.see_through);
         }
+        // `surface_depth`'s order: down before up.
         let steps = [
             (1, 0),
             (-1, 0),
@@ -498,4 +574,62 @@ pub fn render_view_cpu(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZE: (usize, usize) = (40, 40);
+    const SEE_THROUGH: [f32; 4] = [8.0, 1.0, 0.005, 0.0];
+
+    /// Inverted depth bits of a 40 x 40 map from `depth_m(x, y)`.
+    fn map(depth_m: impl Fn(usize, usize) -> f32) -> Vec<u32> {
+        (0..SIZE.0 * SIZE.1)
+            .map(|i| u32::MAX - depth_m(i % SIZE.0, i / SIZE.0).to_bits())
+            .collect()
+    }
+
+    fn fill_at(depth: &[u32], x: i64, y: i64) -> f32 {
+        let own = depth_of_bits(depth[y as usize * SIZE.0 + x as usize]);
+        see_through_fill(depth, SIZE, (x, y), own, SEE_THROUGH)
+    }
+
+    #[test]
+    fn see_through_fill_closes_holes_only() {
+        // A wall at 5 m with a 6 px hole showing 8 m: filled with 5 m.
+        let hole = |x: usize, y: usize| (17..23).contains(&x) && (17..23).contains(&y);
+        let wall = map(|x, y| if hole(x, y) { 8.0 } else { 5.0 });
+        assert!((fill_at(&wall, 19, 20) - 5.0).abs() < 1e-6);
+        assert_eq!(fill_at(&wall, 5, 5), 5.0);
+        // The same hole wider than the radius reaches: left alone.
+        let wide = map(|x, _| if (10..30).contains(&x) { 8.0 } else { 5.0 });
+        assert_eq!(fill_at(&wide, 20, 20), 8.0);
+        // The gap between two legs, open below: left alone.
+        let legs = map(|x, y| {
+            if (17..23).contains(&x) && y > 15 {
+                8.0
+            } else {
+                5.0
+            }
+        });
+        assert_eq!(fill_at(&legs, 20, 25), 8.0);
+        // Ground seen from above: each row down is 1 % nearer. Three
+        // directions lead down, so it is never surrounded.
+        let ground = map(|_, y| 10.0 * 0.99f32.powi(y as i32));
+        assert_eq!(
+            fill_at(&ground, 20, 20),
+            depth_of_bits(ground[20 * SIZE.0 + 20])
+        );
+        // Off: the depth as it is.
+        let off = see_through_fill(&wall, SIZE, (19, 20), 8.0, [0.0; 4]);
+        assert_eq!(off, 8.0);
+        // The filled map moves the hole only.
+        let filled = fill_see_through(&wall, SIZE, SEE_THROUGH);
+        assert!(
+            filled
+                .iter()
+                .all(|&b| (depth_of_bits(b) - 5.0).abs() < 1e-6)
+        );
+    }
 }

@@ -16,8 +16,8 @@ pub use camera_path::{
 pub use replay::{BoundReplay, Playlist, ReplayFrame, ReplayTemplate, TimeBehaviour};
 pub use splat::{
     BACKDROP_COLOUR_BINS, Backdrop, BlendInputs, GpuCloud, MAX_BLENDED_SOURCES, RenderTarget,
-    SPLAT_PIXEL_WORKGROUP_EDGE, SPLAT_POINT_WORKGROUP, SourceViews, SplatRenderer, SplatStyle,
-    rig_focus, select_sources, splat_view,
+    SEE_THROUGH_HITS, SEE_THROUGH_PROBES, SPLAT_PIXEL_WORKGROUP_EDGE, SPLAT_POINT_WORKGROUP,
+    SourceViews, SplatRenderer, SplatStyle, rig_focus, select_sources, splat_view,
 };
 pub use track::PivotTrack;
 

@@ -20,6 +20,16 @@ pub const SPLAT_POINT_WORKGROUP: u32 = 256;
 /// Workgroup edge of the per-pixel passes (`@workgroup_size(16, 16, 1)`).
 pub const SPLAT_PIXEL_WORKGROUP_EDGE: u32 = 16;
 
+/// Of the 8 directions probed by the see-through fill, how many must meet
+/// the nearer surface (WGSL twin `SEE_THROUGH_HITS`): a pixel beside a
+/// surface is open on two sides or more.
+pub const SEE_THROUGH_HITS: u32 = 7;
+
+/// The see-through fill probes at most this many pixels per direction
+/// (larger radii step over pixels): its cost does not grow with the
+/// output resolution.
+pub const SEE_THROUGH_PROBES: u32 = 10;
+
 /// Look of the splats.
 #[derive(Debug, Clone, Copy)]
 pub struct SplatStyle {
@@ -55,6 +65,15 @@ pub struct SplatStyle {
     /// are drawn on the ground plane (flat fields: the plane is exact where
     /// the reconstruction is noisy); 0 = off.
     pub ground_snap_m: f32,
+    /// See-through fill (view-dependent mode, in the view and in the
+    /// sources' depth maps): a splat with a nearer surface around it in at
+    /// least [`SEE_THROUGH_HITS`] of 8 directions, within this share of the
+    /// image height, lies behind a hole in that surface and takes its mean
+    /// depth there; 0 = off.
+    pub see_through_share: f32,
+    /// See `see_through_share`: the surrounding surface counts when it is
+    /// nearer than the splat by this fraction.
+    pub see_through_nearer: f32,
 }
 
 impl SplatStyle {
@@ -69,6 +88,7 @@ impl SplatStyle {
             radius_scale: 1.4,
             visibility_tolerance_m: 0.3,
             occluder_grow_px: 2,
+            see_through_share: 10.0 / 360.0,
             ..Self::default()
         }
     }
@@ -101,6 +121,8 @@ impl Default for SplatStyle {
             visibility_tolerance_m: 0.05,
             occluder_grow_px: 2,
             ground_snap_m: 0.03,
+            see_through_share: 0.0,
+            see_through_nearer: 0.005,
         }
     }
 }
@@ -198,6 +220,7 @@ pub fn splat_view(
             blend.focus_in_world[2],
             blend.colour_bins as f32,
         ],
+        see_through: see_through(style, camera.height),
         selected_cameras: {
             let mut cameras = [CameraGpu::zeroed(); MAX_BLENDED_SOURCES];
             for (slot, camera) in cameras.iter_mut().zip(&blend.selected_cameras) {
@@ -226,6 +249,17 @@ pub fn rig_focus(cameras: &[Camera]) -> Option<Point3<f64>> {
         .iter()
         .all(|v| v.is_finite())
         .then(|| Point3::from(solution))
+}
+
+/// The see-through fill's GPU parameters for an image `height_px` tall:
+/// radius (px), probe stride (px), nearer fraction, unused.
+fn see_through(style: &SplatStyle, height_px: u32) -> [f32; 4] {
+    let radius_px = (style.see_through_share.max(0.0) * height_px as f32).round();
+    if radius_px < 1.0 {
+        return [0.0; 4];
+    }
+    let stride_px = (radius_px / SEE_THROUGH_PROBES as f32).ceil().max(1.0);
+    [radius_px, stride_px, style.see_through_nearer, 0.0]
 }
 
 /// The (at most [`MAX_BLENDED_SOURCES`]) sources whose view of `focus` is
@@ -503,7 +537,6 @@ impl SplatRenderer {
                 }
                 keep_alive.push(view_buffer);
             }
-            encoder.copy_buffer_to_buffer(&raw_depth, 0, &sources.depth, 0, pixel_count as u64 * 4);
             ctx.queue.submit([encoder.finish()]);
             ctx.wait_idle()
         })?;
