@@ -70,8 +70,9 @@ fn held_out_and_real_poses_are_reproduced() {
     let held = scene.render(&ctx, &target, &held_out).unwrap();
     let scores = compare(&held, &reference(&held_out.id), 640, 360, None).unwrap();
     eprintln!("held-out {}: {scores:?}", held_out.id);
-    // Measured 26.0 dB (issue 4's goal is 28: see the README's table).
-    assert!(scores.psnr_db >= 25.0, "held-out view: {scores:?}");
+    // Issue 4's goal; measured 28.17 dB (session 18: the see-through fill,
+    // smaller splats, a 10 cm occlusion test).
+    assert!(scores.psnr_db >= 28.0, "held-out view: {scores:?}");
 
     let own = &rig.cameras[2];
     let real = scene.render(&ctx, &target, own).unwrap();

@@ -60,6 +60,9 @@ struct View {
     // see-through fill: radius (px, 0 = off), probe stride (px), how much
     // nearer (relative) the surrounding surface must be, unused
     see_through: vec4<f32>,
+    // where a source's own map is empty at a point, something this much
+    // nearer (m) in its closed map hides it; unused x3
+    gap_visibility: vec4<f32>,
     // the selected sources' cameras (the first `sources.x`), nearest first
     selected_cameras: array<Camera, 4>,
 }
@@ -601,7 +604,11 @@ fn source_hit(slot: u32, point: vec3<f32>, virtual_dir: vec3<f32>) -> SourceHit 
     let matches = seen > 0.0 && abs(point_in_src.z - seen) <= seen * view.blend.x + view.tuning.w;
     if !matches {
         let nearest = depth_of_bits(source_depth_bits[view.sources.y + at]);
-        if nearest > 0.0 && point_in_src.z > nearest * (1.0 + view.blend.x) + view.blend.y {
+        // Where the source's own map is empty, its closed map decides, with
+        // the wider tolerance (a hole-filled view depth lies between the
+        // splats around it).
+        let tolerance_m = select(view.gap_visibility.x, view.blend.y, seen > 0.0);
+        if nearest > 0.0 && point_in_src.z > nearest * (1.0 + view.blend.x) + tolerance_m {
             return hit;
         }
     }

@@ -93,12 +93,15 @@ pub struct SplatViewGpu {
     /// See-through fill: radius (px, 0 = off), probe stride (px), how much
     /// nearer (relative) the surrounding surface must be, unused.
     pub see_through: [f32; 4],
+    /// Where a source's own depth map is empty at a point, something this
+    /// much nearer (m) in its closed map hides it; unused x3.
+    pub gap_visibility: [f32; 4],
     /// The blended sources' cameras, nearest first (`size[2]` = first
     /// pixel in the packed source buffers): uniform, so the per-pixel blend
     /// reads them without a per-pixel indexed load.
     pub selected_cameras: [CameraGpu; 4],
 }
-assert_eq_size!(SplatViewGpu, [u8; 544]);
+assert_eq_size!(SplatViewGpu, [u8; 560]);
 
 /// A scene primitive of the synthetic generator. WGSL twin: `Primitive` in
 /// `shaders/synth/raycast.wgsl`.

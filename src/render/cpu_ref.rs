@@ -552,9 +552,14 @@ pub fn render_view_cpu(
                 let matches =
                     seen > 0.0 && (p_src.z - seen).abs() <= seen * view.blend[0] + view.tuning[3];
                 let nearest = depth_of_bits(closed[at]);
+                let tolerance_m = if seen > 0.0 {
+                    view.blend[1]
+                } else {
+                    view.gap_visibility[0]
+                };
                 if !matches
                     && nearest > 0.0
-                    && p_src.z > nearest * (1.0 + view.blend[0]) + view.blend[1]
+                    && p_src.z > nearest * (1.0 + view.blend[0]) + tolerance_m
                 {
                     continue;
                 }

@@ -58,6 +58,10 @@ pub struct SplatStyle {
     pub visibility_match_m: f32,
     /// See `visibility_tolerance`, metres.
     pub visibility_tolerance_m: f32,
+    /// Replaces `visibility_tolerance_m` where the source's own depth map
+    /// is empty at the point (a hole-filled depth lies between the splats
+    /// around it), metres.
+    pub gap_visibility_tolerance_m: f32,
     /// Reach of the nearest-depth (closed) source maps, pixels: gaps
     /// between sparse splats still occlude.
     pub occluder_grow_px: u32,
@@ -78,15 +82,19 @@ pub struct SplatStyle {
 
 impl SplatStyle {
     /// The style for colour blended from the real cameras: the splats only
-    /// give depth, so they are larger (no hole may show the ground through
-    /// a player), and a source sees a point unless something at least 30 cm
-    /// nearer covers it within 2 px (players' splats are sparse at their
-    /// silhouettes). Tuned on the leave-one-out views of the demo capture.
+    /// give depth, so they are somewhat larger than for flat colours; where
+    /// the ground still shows through a hole in a player or a prop, the
+    /// see-through fill closes it, in the view and in the sources' depth
+    /// maps. A source sees a point unless something at least 10 cm nearer
+    /// covers it within 2 px (players' splats are sparse at their
+    /// silhouettes), or 30 cm where its own map is empty there. Tuned on the leave-one-out views of the demo and
+    /// crossing captures (larger splats fatten the players' outlines).
     #[must_use]
     pub fn view_dependent() -> Self {
         Self {
-            radius_scale: 1.4,
-            visibility_tolerance_m: 0.3,
+            radius_scale: 1.0,
+            visibility_tolerance_m: 0.1,
+            gap_visibility_tolerance_m: 0.3,
             occluder_grow_px: 2,
             see_through_share: 10.0 / 360.0,
             ..Self::default()
@@ -119,6 +127,7 @@ impl Default for SplatStyle {
             visibility_tolerance: 0.01,
             visibility_match_m: 0.05,
             visibility_tolerance_m: 0.05,
+            gap_visibility_tolerance_m: 0.05,
             occluder_grow_px: 2,
             ground_snap_m: 0.03,
             see_through_share: 0.0,
@@ -221,6 +230,7 @@ pub fn splat_view(
             blend.colour_bins as f32,
         ],
         see_through: see_through(style, camera.height),
+        gap_visibility: [style.gap_visibility_tolerance_m, 0.0, 0.0, 0.0],
         selected_cameras: {
             let mut cameras = [CameraGpu::zeroed(); MAX_BLENDED_SOURCES];
             for (slot, camera) in cameras.iter_mut().zip(&blend.selected_cameras) {
