@@ -219,10 +219,59 @@ fn spiral_cloud() -> timeslice::reconstruct::PointCloud {
     cloud
 }
 
+/// A cloud, its colour sources and a blended style, on the GPU and as the
+/// CPU twin takes them.
+struct BlendCase<'a> {
+    cloud: &'a timeslice::reconstruct::PointCloud,
+    gpu_cloud: &'a timeslice::render::GpuCloud,
+    sources: &'a [(
+        timeslice::calibration::Camera,
+        &'a timeslice::ingest::RgbaImage,
+    )],
+    gpu_sources: &'a timeslice::render::SourceViews,
+    style: &'a SplatStyle,
+}
+
+impl BlendCase<'_> {
+    /// The GPU's blended view from `camera`, asserted to match the CPU twin
+    /// (99.5 % of the pixels within 2/255).
+    fn render_like_cpu(
+        &self,
+        ctx: &timeslice::gpu::GpuContext,
+        renderer: &SplatRenderer,
+        target: &timeslice::render::RenderTarget,
+        camera: &timeslice::calibration::Camera,
+        what: &str,
+    ) -> Vec<u8> {
+        let gpu = renderer
+            .render(
+                ctx,
+                self.gpu_cloud,
+                target,
+                camera,
+                self.style,
+                Some(self.gpu_sources),
+            )
+            .unwrap();
+        let cpu = timeslice::render::cpu_ref::render_view_cpu(
+            self.cloud,
+            camera,
+            self.style,
+            self.sources,
+        );
+        let close = common::fraction_close(&gpu, &cpu, 2);
+        assert!(
+            close >= 0.995,
+            "{what}: only {close:.4} of pixels within 2/255 of the CPU reference"
+        );
+        gpu
+    }
+}
+
 #[test]
 fn view_dependent_renderer_gpu_matches_cpu_reference() {
     use timeslice::ingest::RgbaImage;
-    use timeslice::render::{Backdrop, cpu_ref::render_view_cpu};
+    use timeslice::render::Backdrop;
     let ctx = common::gpu();
     let cloud = spiral_cloud();
     let renderer = SplatRenderer::new(&ctx);
@@ -272,22 +321,14 @@ fn view_dependent_renderer_gpu_matches_cpu_reference() {
     // Between two sources, and exactly at one (its image must come back).
     for time_s in [0.5, 2.0] {
         let camera = ring.camera_at(time_s, w, h).unwrap();
-        let gpu = renderer
-            .render(
-                &ctx,
-                &gpu_cloud,
-                &target,
-                &camera,
-                &style,
-                Some(&gpu_sources),
-            )
-            .unwrap();
-        let cpu = render_view_cpu(&cloud, &camera, &style, &borrowed);
-        let close = common::fraction_close(&gpu, &cpu, 2);
-        assert!(
-            close >= 0.995,
-            "t={time_s}: only {close:.4} of pixels within 2/255 of the CPU reference"
-        );
+        let case = BlendCase {
+            cloud: &cloud,
+            gpu_cloud: &gpu_cloud,
+            sources: &borrowed,
+            gpu_sources: &gpu_sources,
+            style: &style,
+        };
+        let gpu = case.render_like_cpu(&ctx, &renderer, &target, &camera, &format!("t={time_s}"));
         if time_s == 2.0 {
             let own = &sources[2].1.rgba;
             let same = common::fraction_close(&gpu, own, 2);
@@ -335,7 +376,6 @@ fn see_through_fill_closes_a_hole_in_a_nearer_surface_like_the_cpu_reference() {
     use nalgebra::Point3;
     use timeslice::calibration::Camera;
     use timeslice::ingest::RgbaImage;
-    use timeslice::render::cpu_ref::render_view_cpu;
     let ctx = common::gpu();
     let cloud = wall_with_hole();
     let renderer = SplatRenderer::new(&ctx);
@@ -383,22 +423,15 @@ fn see_through_fill_closes_a_hole_in_a_nearer_surface_like_the_cpu_reference() {
         let gpu_sources = renderer
             .sources(&ctx, &borrowed, &gpu_cloud, &style)
             .unwrap();
-        let gpu = renderer
-            .render(
-                &ctx,
-                &gpu_cloud,
-                &target,
-                &camera,
-                &style,
-                Some(&gpu_sources),
-            )
-            .unwrap();
-        let cpu = render_view_cpu(&cloud, &camera, &style, &borrowed);
-        let close = common::fraction_close(&gpu, &cpu, 2);
-        assert!(
-            close >= 0.995,
-            "share {share}: only {close:.4} of pixels within 2/255 of the CPU reference"
-        );
+        let case = BlendCase {
+            cloud: &cloud,
+            gpu_cloud: &gpu_cloud,
+            sources: &borrowed,
+            gpu_sources: &gpu_sources,
+            style: &style,
+        };
+        let gpu =
+            case.render_like_cpu(&ctx, &renderer, &target, &camera, &format!("share {share}"));
         // The hole is 15 px wide around the centre; the wall's ramp is
         // linear across it.
         let centre = red_at(&gpu, w / 2);
