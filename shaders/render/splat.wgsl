@@ -414,8 +414,8 @@ fn add_nearer(acc: Probes, p: vec2<i32>, step: vec2<i32>, limit: f32) -> Probes 
 // through which farther splats (the ground behind a player or a prop) show.
 // A pixel beside a surface (the ground at a player's feet, between the
 // legs) is open on at least two sides and keeps its depth. The early exits
-// leave as soon as a second direction misses; the directions are written
-// out as in `surface_depth`.
+// leave once too few directions are left to reach SEE_THROUGH_HITS; the
+// directions are written out as in `surface_depth`.
 fn see_through_fill(p: vec2<i32>, own: f32) -> f32 {
     if view.see_through.x < 1.0 {
         return own;
@@ -424,27 +424,27 @@ fn see_through_fill(p: vec2<i32>, own: f32) -> f32 {
     var acc = Probes(0.0, 0u);
     acc = add_nearer(acc, p, vec2<i32>(1, 0), limit);
     acc = add_nearer(acc, p, vec2<i32>(-1, 0), limit);
-    if acc.hits < 1u {
+    if acc.hits + 6u < SEE_THROUGH_HITS {
         return own;
     }
     acc = add_nearer(acc, p, vec2<i32>(0, -1), limit);
-    if acc.hits < 2u {
+    if acc.hits + 5u < SEE_THROUGH_HITS {
         return own;
     }
     acc = add_nearer(acc, p, vec2<i32>(0, 1), limit);
-    if acc.hits < 3u {
+    if acc.hits + 4u < SEE_THROUGH_HITS {
         return own;
     }
     acc = add_nearer(acc, p, vec2<i32>(1, 1), limit);
-    if acc.hits < 4u {
+    if acc.hits + 3u < SEE_THROUGH_HITS {
         return own;
     }
     acc = add_nearer(acc, p, vec2<i32>(-1, -1), limit);
-    if acc.hits < 5u {
+    if acc.hits + 2u < SEE_THROUGH_HITS {
         return own;
     }
     acc = add_nearer(acc, p, vec2<i32>(1, -1), limit);
-    if acc.hits < 6u {
+    if acc.hits + 1u < SEE_THROUGH_HITS {
         return own;
     }
     acc = add_nearer(acc, p, vec2<i32>(-1, 1), limit);

@@ -197,7 +197,7 @@ fn close_depth(raw: &[u32], width: usize, height: usize, reach: i64) -> Vec<u32>
     out
 }
 
-/// The 8 directions of the hole tests, in the GPU's order.
+/// The 8 directions of the see-through test, in the GPU's order.
 const DIRECTIONS: [(i64, i64); 8] = [
     (1, 0),
     (-1, 0),
@@ -228,8 +228,8 @@ fn see_through_fill(
     let limit = own * (1.0 - nearer);
     let (mut sum, mut hits) = (0.0f32, 0u32);
     for (k, (sx, sy)) in DIRECTIONS.iter().enumerate() {
-        // A second miss leaves (the GPU's early exits).
-        if k >= 2 && hits + 1 < k as u32 {
+        // Too few directions left to reach the count (the GPU's early exits).
+        if hits + (8 - k as u32) < SEE_THROUGH_HITS {
             return own;
         }
         let mut r = stride;
