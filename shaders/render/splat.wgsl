@@ -308,31 +308,44 @@ fn depth_of_bits(bits: u32) -> f32 {
     return bitcast<f32>(0xffffffffu - bits);
 }
 
-// First splatted depth from `p` along `step` within the fill radius, or 0.
-fn probe_depth(p: vec2<i32>, step: vec2<i32>) -> f32 {
+// How a hole test probes a direction: up to `radius` px, every `stride`
+// px, for the first splat nearer than `limit` (m).
+struct Reach {
+    radius: i32,
+    stride: i32,
+    limit: f32,
+}
+
+// Largest f32: a limit every depth is nearer than.
+const ANY_DEPTH: f32 = 3.4028235e38;
+
+// First splatted depth from `p` along `step` within `reach`, or 0. Reads
+// the map of `view.camera` (`size.z` is its first pixel).
+fn probe_depth(p: vec2<i32>, step: vec2<i32>, reach: Reach) -> f32 {
     let cam = view.camera;
-    for (var k = 1; k <= i32(view.counts.z); k = k + 1) {
+    for (var k = reach.stride; k <= reach.radius; k = k + reach.stride) {
         let q = p + step * k;
         if q.x < 0 || q.y < 0 || q.x >= i32(cam.size.x) || q.y >= i32(cam.size.y) {
             break;
         }
-        let d = depth_of_bits(atomicLoad(&depth_bits[u32(q.y) * cam.size.x + u32(q.x)]));
-        if d > 0.0 {
+        let d = depth_of_bits(atomicLoad(&depth_bits[cam.size.z + u32(q.y) * cam.size.x + u32(q.x)]));
+        if d > 0.0 && d < reach.limit {
             return d;
         }
     }
     return 0.0;
 }
 
-// One direction's contribution to `surface_depth`'s hole test.
+// One direction's contribution to a hole test (`surface_depth`,
+// `see_through_fill`).
 struct Probes {
     sum: f32,
     hits: u32,
 }
 
-fn add_probe(acc: Probes, p: vec2<i32>, step: vec2<i32>) -> Probes {
+fn add_probe(acc: Probes, p: vec2<i32>, step: vec2<i32>, reach: Reach) -> Probes {
     var out = acc;
-    let d = probe_depth(p, step);
+    let d = probe_depth(p, step, reach);
     if d > 0.0 {
         out.sum = out.sum + d;
         out.hits = out.hits + 1u;
@@ -350,62 +363,35 @@ fn surface_depth(p: vec2<i32>) -> f32 {
     if own > 0.0 {
         return see_through_fill(p, own);
     }
+    let reach = Reach(i32(view.counts.z), 1, ANY_DEPTH);
     var acc = Probes(0.0, 0u);
-    acc = add_probe(acc, p, vec2<i32>(1, 0));
-    acc = add_probe(acc, p, vec2<i32>(-1, 0));
-    acc = add_probe(acc, p, vec2<i32>(0, 1));
+    acc = add_probe(acc, p, vec2<i32>(1, 0), reach);
+    acc = add_probe(acc, p, vec2<i32>(-1, 0), reach);
+    acc = add_probe(acc, p, vec2<i32>(0, 1), reach);
     if acc.hits < 1u {
         return 0.0;
     }
-    acc = add_probe(acc, p, vec2<i32>(0, -1));
+    acc = add_probe(acc, p, vec2<i32>(0, -1), reach);
     if acc.hits < 2u {
         return 0.0;
     }
-    acc = add_probe(acc, p, vec2<i32>(1, 1));
+    acc = add_probe(acc, p, vec2<i32>(1, 1), reach);
     if acc.hits < 3u {
         return 0.0;
     }
-    acc = add_probe(acc, p, vec2<i32>(-1, -1));
+    acc = add_probe(acc, p, vec2<i32>(-1, -1), reach);
     if acc.hits < 4u {
         return 0.0;
     }
-    acc = add_probe(acc, p, vec2<i32>(1, -1));
+    acc = add_probe(acc, p, vec2<i32>(1, -1), reach);
     if acc.hits < 5u {
         return 0.0;
     }
-    acc = add_probe(acc, p, vec2<i32>(-1, 1));
+    acc = add_probe(acc, p, vec2<i32>(-1, 1), reach);
     if acc.hits >= 6u {
         return acc.sum / f32(acc.hits);
     }
     return 0.0;
-}
-
-// First splat depth nearer than `limit` from `p` along `step`, every
-// stride pixels within the see-through radius, or 0.
-fn probe_nearer(p: vec2<i32>, step: vec2<i32>, limit: f32) -> f32 {
-    let cam = view.camera;
-    let stride = max(i32(view.see_through.y), 1);
-    for (var k = stride; k <= i32(view.see_through.x); k = k + stride) {
-        let q = p + step * k;
-        if q.x < 0 || q.y < 0 || q.x >= i32(cam.size.x) || q.y >= i32(cam.size.y) {
-            break;
-        }
-        let d = depth_of_bits(atomicLoad(&depth_bits[cam.size.z + u32(q.y) * cam.size.x + u32(q.x)]));
-        if d > 0.0 && d < limit {
-            return d;
-        }
-    }
-    return 0.0;
-}
-
-fn add_nearer(acc: Probes, p: vec2<i32>, step: vec2<i32>, limit: f32) -> Probes {
-    var out = acc;
-    let d = probe_nearer(p, step, limit);
-    if d > 0.0 {
-        out.sum = out.sum + d;
-        out.hits = out.hits + 1u;
-    }
-    return out;
 }
 
 // `own` (a splat depth), or, when a nearer surface surrounds the pixel (at
@@ -420,34 +406,34 @@ fn see_through_fill(p: vec2<i32>, own: f32) -> f32 {
     if view.see_through.x < 1.0 {
         return own;
     }
-    let limit = own * (1.0 - view.see_through.z);
+    let reach = Reach(i32(view.see_through.x), max(i32(view.see_through.y), 1), own * (1.0 - view.see_through.z));
     var acc = Probes(0.0, 0u);
-    acc = add_nearer(acc, p, vec2<i32>(1, 0), limit);
-    acc = add_nearer(acc, p, vec2<i32>(-1, 0), limit);
+    acc = add_probe(acc, p, vec2<i32>(1, 0), reach);
+    acc = add_probe(acc, p, vec2<i32>(-1, 0), reach);
     if acc.hits + 6u < SEE_THROUGH_HITS {
         return own;
     }
-    acc = add_nearer(acc, p, vec2<i32>(0, -1), limit);
+    acc = add_probe(acc, p, vec2<i32>(0, -1), reach);
     if acc.hits + 5u < SEE_THROUGH_HITS {
         return own;
     }
-    acc = add_nearer(acc, p, vec2<i32>(0, 1), limit);
+    acc = add_probe(acc, p, vec2<i32>(0, 1), reach);
     if acc.hits + 4u < SEE_THROUGH_HITS {
         return own;
     }
-    acc = add_nearer(acc, p, vec2<i32>(1, 1), limit);
+    acc = add_probe(acc, p, vec2<i32>(1, 1), reach);
     if acc.hits + 3u < SEE_THROUGH_HITS {
         return own;
     }
-    acc = add_nearer(acc, p, vec2<i32>(-1, -1), limit);
+    acc = add_probe(acc, p, vec2<i32>(-1, -1), reach);
     if acc.hits + 2u < SEE_THROUGH_HITS {
         return own;
     }
-    acc = add_nearer(acc, p, vec2<i32>(1, -1), limit);
+    acc = add_probe(acc, p, vec2<i32>(1, -1), reach);
     if acc.hits + 1u < SEE_THROUGH_HITS {
         return own;
     }
-    acc = add_nearer(acc, p, vec2<i32>(-1, 1), limit);
+    acc = add_probe(acc, p, vec2<i32>(-1, 1), reach);
     if acc.hits >= SEE_THROUGH_HITS {
         return acc.sum / f32(acc.hits);
     }

@@ -209,6 +209,31 @@ const DIRECTIONS: [(i64, i64); 8] = [
     (-1, 1),
 ];
 
+/// `probe_depth`: the first splat depth nearer than `limit` from `x`, `y`
+/// along `step`, every `stride` px up to `radius` px, in the inverted depth
+/// bits `depth`.
+fn probe_depth(
+    depth: &[u32],
+    (width, height): (usize, usize),
+    (x, y): (i64, i64),
+    (sx, sy): (i64, i64),
+    (radius, stride, limit): (i64, i64, f32),
+) -> Option<f32> {
+    let mut r = stride;
+    while r <= radius {
+        let (qx, qy) = (x + sx * r, y + sy * r);
+        if qx < 0 || qy < 0 || qx >= width as i64 || qy >= height as i64 {
+            return None;
+        }
+        let d = depth_of_bits(depth[qy as usize * width + qx as usize]);
+        if d > 0.0 && d < limit {
+            return Some(d);
+        }
+        r += stride;
+    }
+    None
+}
+
 /// `see_through_fill`: `own` (the splat depth at `x`, `y` of the inverted
 /// depth bits `depth`), or the mean depth of a nearer surface met in at
 /// least `SEE_THROUGH_HITS` of 8 directions within the radius
@@ -224,27 +249,16 @@ fn see_through_fill(
     if radius < 1.0 {
         return own;
     }
-    let (radius, stride) = (radius as i64, (stride as i64).max(1));
-    let limit = own * (1.0 - nearer);
+    let reach = (radius as i64, (stride as i64).max(1), own * (1.0 - nearer));
     let (mut sum, mut hits) = (0.0f32, 0u32);
-    for (k, (sx, sy)) in DIRECTIONS.iter().enumerate() {
+    for (k, &step) in DIRECTIONS.iter().enumerate() {
         // Too few directions left to reach the count (the GPU's early exits).
         if hits + (8 - k as u32) < SEE_THROUGH_HITS {
             return own;
         }
-        let mut r = stride;
-        while r <= radius {
-            let (qx, qy) = (x + sx * r, y + sy * r);
-            if qx < 0 || qy < 0 || qx >= width as i64 || qy >= height as i64 {
-                break;
-            }
-            let d = depth_of_bits(depth[qy as usize * width + qx as usize]);
-            if d > 0.0 && d < limit {
-                sum += d;
-                hits += 1;
-                break;
-            }
-            r += stride;
+        if let Some(d) = probe_depth(depth, (width, height), (x, y), step, reach) {
+            sum += d;
+            hits += 1;
         }
     }
     if hits >= SEE_THROUGH_HITS {
@@ -437,22 +451,15 @@ pub fn render_view_cpu(
             (1, -1),
             (-1, 1),
         ];
+        let reach = (i64::from(view.counts[2]), 1, f32::MAX);
         let (mut sum, mut hits) = (0.0f32, 0u32);
-        for (k, (sx, sy)) in steps.iter().enumerate() {
+        for (k, &step) in steps.iter().enumerate() {
             if hits + (8 - k as u32) < 6 {
                 return 0.0;
             }
-            for r in 1..=i64::from(view.counts[2]) {
-                let (qx, qy) = (x + sx * r, y + sy * r);
-                if qx < 0 || qy < 0 || qx >= width as i64 || qy >= height as i64 {
-                    break;
-                }
-                let d = depth_at(qx, qy);
-                if d > 0.0 {
-                    sum += d;
-                    hits += 1;
-                    break;
-                }
+            if let Some(d) = probe_depth(&depth, (width, height), (x, y), step, reach) {
+                sum += d;
+                hits += 1;
             }
         }
         if hits >= 6 { sum / hits as f32 } else { 0.0 }
