@@ -70,8 +70,8 @@ struct Params {
     offsets: vec4<u32>,
     // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one, or an occlusion-aware pass `refine` follows)
     visibility: vec4<f32>,
-    // x: brightness ratio below which a background pixel is shadow-like (2), unused x3
-    shadow: vec4<f32>,
+    // x: brightness ratio below which a background pixel is shadow-like (2); y: weight of the window-mean difference in the matching score (per unit grey); unused x2
+    tuning: vec4<f32>,
     // per view: up to 4 neighbour views (NO_VIEW = none)
     neighbours: array<vec4<u32>, 64>,
     // The views' cameras (uniform: every invocation reads the same one at once).
@@ -163,6 +163,8 @@ const NORMAL_PERTURBATION: f32 = 0.6;
 var<private> ref_centered: array<f32, 27>;
 var<private> ref_inside: array<bool, 9>;
 var<private> ref_taps: f32;
+// Mean grey of this invocation's reference window (inside taps).
+var<private> ref_mean: f32;
 // Tap spacing of this invocation's window, px.
 var<private> window_dilation: f32;
 // Normal (camera frame, towards the camera) of the plane the window lies on.
@@ -206,7 +208,7 @@ fn segment(@builtin(global_invocation_id) gid: vec3<u32>) {
     let alpha = dot(frame, plate) / max(plate_sq, 1e-6);
     let distortion = length(frame - alpha * plate) / max(sqrt(plate_sq), params.segment.w);
     let foreground = distortion > params.segment.x || alpha < params.segment.y || alpha > params.segment.z;
-    let shadow_like = alpha < params.shadow.x;
+    let shadow_like = alpha < params.tuning.x;
     mask[cam.size.z + gid.y * cam.size.x + gid.x] = select(select(0u, 2u, shadow_like), 1u, foreground);
 }
 
@@ -367,9 +369,12 @@ fn bilinear(cam: Camera, p: vec2<f32>, plane: u32) -> f32 {
     return mix(top, bottom, f.y) / 255.0;
 }
 
-// Mean of the two best neighbour NCCs of the reference window placed on the
-// fronto-parallel plane at `depth`; INVALID_SCORE when fewer than two
-// neighbours see the whole window.
+// Mean of the two best neighbour scores of the reference window placed on
+// the plane at `depth` (normal `window_normal`); INVALID_SCORE when fewer
+// than two neighbours see the whole window. A neighbour's score is its NCC
+// less `tuning.y` times the difference of the two windows' mean greys: NCC
+// alone cannot tell a smooth gradient from the same gradient shifted, the
+// means can (the ring's cameras are colour-matched).
 fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
     let origin = centre_in_world(ref_cam);
     let ray0 = ray_in_cam(ref_cam, pixel);
@@ -428,7 +433,8 @@ fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: 
             }
         }
         let var_nb = max(sum_sq - dot(sum, sum) / ref_taps, 0.0);
-        let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10);
+        let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10)
+            - params.tuning.y * abs(sum.x / ref_taps - ref_mean);
         valid = valid + 1u;
         if ncc > best0 {
             best1 = best0;
@@ -523,6 +529,7 @@ fn reference_window(ref_cam: Camera, p: vec3<u32>, dilation: i32) -> f32 {
         return -1.0;
     }
     let mean = sum / ref_taps;
+    ref_mean = mean.x;
     var sq = 0.0;
     for (var c = 0u; c < CHANNELS; c = c + 1u) {
         for (var m = 0; m < WINDOW_TAPS; m = m + 1) {

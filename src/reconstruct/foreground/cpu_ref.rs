@@ -47,6 +47,8 @@ struct RefWindow {
     centered: [f32; CHANNELS * WINDOW_TAPS],
     inside: [bool; WINDOW_TAPS],
     taps: f32,
+    /// Mean grey of the inside taps.
+    mean: f32,
     norm: f32,
     dilation: f32,
     /// Normal (camera frame) of the plane the window lies on.
@@ -101,7 +103,7 @@ pub fn segment_cpu(
                     || alpha > params.segment[2]
                 {
                     SEGMENT_FOREGROUND
-                } else if alpha < params.shadow[0] {
+                } else if alpha < params.tuning[0] {
                     SEGMENT_NO_CARVE
                 } else {
                     0
@@ -325,7 +327,7 @@ impl Views<'_> {
                 cov / (window.norm * var_nb.sqrt())
             } else {
                 0.0
-            };
+            } - self.params.tuning[1] * (sum[0] / window.taps - window.mean).abs();
             valid += 1;
             if ncc > best0 {
                 best1 = best0;
@@ -418,6 +420,7 @@ impl Views<'_> {
             centered: [0.0; CHANNELS * WINDOW_TAPS],
             inside: [false; WINDOW_TAPS],
             taps: 0.0,
+            mean: 0.0,
             norm: 0.0,
             dilation,
             normal: FRONTO,
@@ -451,6 +454,7 @@ impl Views<'_> {
             return window;
         }
         let mean = sum / window.taps;
+        window.mean = mean[0];
         let mut sq = 0.0f32;
         for c in 0..CHANNELS {
             for m in 0..WINDOW_TAPS {

@@ -117,6 +117,13 @@ pub struct ForegroundSettings {
     pub min_texture_std: f32,
     /// Spacing of the 3x3 matching window's taps, pixels.
     pub window_dilation_px: f32,
+    /// Weight, in the matching score, of the difference between the
+    /// reference and neighbour windows' mean grey (0..1): each neighbour
+    /// scores its NCC less this times that difference. NCC is blind to a
+    /// smooth gradient's shift, the mean is not; 0 = NCC alone, for rigs
+    /// whose cameras are not colour-matched. 3 (1.5-5 score alike):
+    /// crossing F@1cm 0.716 -> 0.727, demo 0.865 -> 0.876.
+    pub window_mean_weight: f32,
     /// Depth step of the sweep, metres.
     pub depth_step_m: f32,
     /// How far behind the hull's front the sweep searches, metres.
@@ -164,6 +171,7 @@ impl Default for ForegroundSettings {
             max_hull_steps: 1024,
             min_texture_std: 0.01,
             window_dilation_px: 1.0,
+            window_mean_weight: 3.0,
             depth_step_m: 0.015,
             max_depth_below_hull_m: 0.4,
             textureless_from_hull: false,
@@ -441,7 +449,12 @@ pub fn foreground_params(
             // (the same F-scores on our captures, a third less sweep).
             if settings.visibility_pass { 1.0 } else { 0.0 },
         ],
-        shadow: [settings.max_shadow_ratio, 0.0, 0.0, 0.0],
+        tuning: [
+            settings.max_shadow_ratio,
+            settings.window_mean_weight,
+            0.0,
+            0.0,
+        ],
         neighbours: table,
         cameras: {
             let mut cameras = [CameraGpu::zeroed(); FOREGROUND_MAX_VIEWS];
@@ -1475,6 +1488,98 @@ mod tests {
             cloud.radii_m.push(0.01);
         }
         cloud
+    }
+
+    /// The z-depth (m) where pixel (x, y) of `camera` meets the ground.
+    fn ground_depth(camera: &crate::calibration::Camera, x: f64, y: f64) -> f64 {
+        let centre = camera.centre_in_world();
+        let at_one = camera.unproject(&nalgebra::Point2::new(x, y), 1.0);
+        -centre.z / (at_one.z - centre.z)
+    }
+
+    #[test]
+    fn window_means_place_a_smooth_gradient_that_ncc_alone_cannot() {
+        // Ground shaded by a ramp along world y: any window on it is a
+        // gradient, and NCC is the same wherever along the epipolar line
+        // the neighbour's window lands. The windows' means are not.
+        let rig = crate::synth::demo_rig(8, 320, 180);
+        let shade = |x: u32, y: u32, camera: &crate::calibration::Camera| {
+            let depth = ground_depth(camera, f64::from(x), f64::from(y));
+            let point = camera.unproject(&nalgebra::Point2::new(f64::from(x), f64::from(y)), depth);
+            let grey = (0.5 + 0.8 * point.y).clamp(0.0, 1.0);
+            (grey * 255.0).round() as u8
+        };
+        let images: Vec<Option<RgbaImage>> = rig
+            .cameras
+            .iter()
+            .map(|camera| {
+                let (w, h) = (camera.width, camera.height);
+                let rgba = (0..h)
+                    .flat_map(|y| (0..w).map(move |x| (x, y)))
+                    .flat_map(|(x, y)| {
+                        let g = shade(x, y, camera);
+                        [g, g, g, 255]
+                    })
+                    .collect();
+                Some(RgbaImage {
+                    width: w,
+                    height: h,
+                    rgba: std::sync::Arc::new(rgba),
+                })
+            })
+            .collect();
+        let packed = pack_frame_set(&rig, &images, &images).unwrap();
+        let camera = &packed.views[0].camera;
+        // View 0's pixels whose ground point lies on the ramp (|y| < 0.5 m).
+        let (mut pixels, mut truth) = (Vec::new(), Vec::new());
+        for y in (90..175).step_by(3) {
+            for x in (100..220).step_by(2) {
+                let depth = ground_depth(camera, f64::from(x), f64::from(y));
+                let point =
+                    camera.unproject(&nalgebra::Point2::new(f64::from(x), f64::from(y)), depth);
+                if depth > 0.0 && point.y.abs() < 0.5 && point.x.abs() < 2.0 {
+                    pixels.push((y << 12) | x);
+                    truth.push(depth as f32);
+                }
+            }
+        }
+        assert!(pixels.len() > 100, "{} pixels on the ramp", pixels.len());
+        let runs: Vec<[f32; 4]> = truth.iter().map(|d| [d - 0.2, d + 0.2, 0.0, 0.0]).collect();
+        let inside = vec![0u32; packed.pixels];
+        let listed = cpu_ref::ListedPixels {
+            cameras: &packed.cameras,
+            quads: &packed.quads,
+            mask: &inside,
+            pixels: &pixels,
+            runs: &runs,
+        };
+        let median_error_m = |window_mean_weight: f32| {
+            let settings = ForegroundSettings {
+                window_mean_weight,
+                visibility_pass: false,
+                ..ForegroundSettings::default()
+            };
+            let roi = (Point3::new(-3.0, -3.0, -0.1), Point3::new(3.0, 3.0, 2.2));
+            let params = foreground_params(&packed, &roi, &settings);
+            let result = cpu_ref::sweep_cpu(&params, &listed, &[]);
+            let mut errors: Vec<f32> = result
+                .iter()
+                .zip(&truth)
+                .map(|(r, t)| {
+                    if r[0] > 0.0 {
+                        (r[0] - t).abs()
+                    } else {
+                        f32::INFINITY
+                    }
+                })
+                .collect();
+            errors.sort_by(f32::total_cmp);
+            errors[errors.len() / 2]
+        };
+        let (ncc_only, with_means) = (median_error_m(0.0), median_error_m(3.0));
+        eprintln!("median depth error: NCC only {ncc_only} m, with the means {with_means} m");
+        assert!(with_means < 0.01, "with the means: {with_means} m");
+        assert!(ncc_only > 3.0 * with_means, "NCC alone: {ncc_only} m");
     }
 
     #[test]
