@@ -542,6 +542,7 @@ fn foreground_kernels_match_cpu_reference() {
     let listed = fg_cpu::ListedPixels {
         cameras: &packed.cameras,
         quads: &packed.quads,
+        colors: &packed.colors,
         mask: &hull_mask,
         pixels: &list,
         runs: &gpu_runs,

@@ -70,7 +70,7 @@ struct Params {
     offsets: vec4<u32>,
     // occlusion-aware pass on (1), occlusion tolerance (m), search half-range around the hint (m), coarse steps only (1: a first pass seeding the occlusion-aware one, or an occlusion-aware pass `refine` follows)
     visibility: vec4<f32>,
-    // x: brightness ratio below which a background pixel is shadow-like (2); y: weight of the window-mean difference in the matching score (per unit grey); unused x2
+    // x: brightness ratio below which a background pixel is shadow-like (2); y: weight of the colour difference in the matching score (mean absolute RGB, 0..1); unused x2
     tuning: vec4<f32>,
     // per view: up to 4 neighbour views (NO_VIEW = none)
     neighbours: array<vec4<u32>, 64>,
@@ -163,8 +163,8 @@ const NORMAL_PERTURBATION: f32 = 0.6;
 var<private> ref_centered: array<f32, 27>;
 var<private> ref_inside: array<bool, 9>;
 var<private> ref_taps: f32;
-// Mean grey of this invocation's reference window (inside taps).
-var<private> ref_mean: f32;
+// RGB (0..1) of this invocation's reference pixel.
+var<private> ref_rgb: vec3<f32>;
 // Tap spacing of this invocation's window, px.
 var<private> window_dilation: f32;
 // Normal (camera frame, towards the camera) of the plane the window lies on.
@@ -369,12 +369,30 @@ fn bilinear(cam: Camera, p: vec2<f32>, plane: u32) -> f32 {
     return mix(top, bottom, f.y) / 255.0;
 }
 
+fn rgb_at(cam: Camera, x: i32, y: i32) -> vec3<f32> {
+    let cx = clamp(x, 0, i32(cam.size.x) - 1);
+    let cy = clamp(y, 0, i32(cam.size.y) - 1);
+    return unpack_rgb(colors[cam.size.z + u32(cy) * cam.size.x + u32(cx)]);
+}
+
+fn bilinear_rgb(cam: Camera, p: vec2<f32>) -> vec3<f32> {
+    let base = floor(p);
+    let f = p - base;
+    let x = i32(base.x);
+    let y = i32(base.y);
+    let top = mix(rgb_at(cam, x, y), rgb_at(cam, x + 1, y), f.x);
+    let bottom = mix(rgb_at(cam, x, y + 1), rgb_at(cam, x + 1, y + 1), f.x);
+    return mix(top, bottom, f.y);
+}
+
 // Mean of the two best neighbour scores of the reference window placed on
 // the plane at `depth` (normal `window_normal`); INVALID_SCORE when fewer
-// than two neighbours see the whole window. A neighbour's score is its NCC
-// less `tuning.y` times the difference of the two windows' mean greys: NCC
-// alone cannot tell a smooth gradient from the same gradient shifted, the
-// means can (the ring's cameras are colour-matched).
+// than two neighbours see the whole window. A neighbour's score is its grey
+// NCC less `tuning.y` times the mean absolute RGB difference between the
+// reference pixel and the neighbour's colour where the candidate projects:
+// NCC alone cannot tell a smooth gradient from the same gradient shifted,
+// nor one colour from another of the same shading; the colour can (the
+// ring's cameras are colour-matched).
 fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
     let origin = centre_in_world(ref_cam);
     let ray0 = ray_in_cam(ref_cam, pixel);
@@ -434,7 +452,7 @@ fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: 
         }
         let var_nb = max(sum_sq - dot(sum, sum) / ref_taps, 0.0);
         let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10)
-            - params.tuning.y * abs(sum.x / ref_taps - ref_mean);
+            - params.tuning.y * dot(abs(bilinear_rgb(nb, p0) - ref_rgb), vec3<f32>(1.0 / 3.0));
         valid = valid + 1u;
         if ncc > best0 {
             best1 = best0;
@@ -529,7 +547,6 @@ fn reference_window(ref_cam: Camera, p: vec3<u32>, dilation: i32) -> f32 {
         return -1.0;
     }
     let mean = sum / ref_taps;
-    ref_mean = mean.x;
     var sq = 0.0;
     for (var c = 0u; c < CHANNELS; c = c + 1u) {
         for (var m = 0; m < WINDOW_TAPS; m = m + 1) {
@@ -546,9 +563,11 @@ fn reference_window(ref_cam: Camera, p: vec3<u32>, dilation: i32) -> f32 {
 
 // The reference window `sweep` and `refine` match with, at `sweep.y`
 // spacing or, where too plain there, WIDE_WINDOW times wider (shading
-// across a plain kit becomes measurable); sets `window_dilation`. Returns
+// across a plain kit becomes measurable); sets `window_dilation` and
+// `ref_rgb`. Returns
 // its norm as `reference_window` does (0 plain, -1 too few taps inside).
 fn matching_window(ref_cam: Camera, p: vec3<u32>) -> f32 {
+    ref_rgb = rgb_at(ref_cam, i32(p.z), i32(p.y));
     window_dilation = params.sweep.y;
     let norm = reference_window(ref_cam, p, i32(window_dilation));
     if norm != 0.0 {

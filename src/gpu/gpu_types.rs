@@ -194,9 +194,8 @@ pub struct ForegroundParamsGpu {
     pub visibility: [f32; 4],
     /// x: brightness ratio below which a background pixel is only
     /// shadow-like (`segment` writes 2: not listed, but it does not carve
-    /// the hull); y: weight of the difference of the reference and
-    /// neighbour windows' mean grey (0..1) in the matching score, per unit
-    /// grey; z, w unused.
+    /// the hull); y: weight of the colour difference (mean absolute RGB,
+    /// 0..1) in the matching score; z, w unused.
     pub tuning: [f32; 4],
     /// Per view, up to 4 neighbour views (`u32::MAX` = none).
     pub neighbours: [[u32; 4]; FOREGROUND_MAX_VIEWS],

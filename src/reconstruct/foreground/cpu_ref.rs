@@ -47,8 +47,8 @@ struct RefWindow {
     centered: [f32; CHANNELS * WINDOW_TAPS],
     inside: [bool; WINDOW_TAPS],
     taps: f32,
-    /// Mean grey of the inside taps.
-    mean: f32,
+    /// RGB (0..1) of the reference pixel.
+    rgb: Vec3,
     norm: f32,
     dilation: f32,
     /// Normal (camera frame) of the plane the window lies on.
@@ -119,6 +119,8 @@ struct Views<'a> {
     params: &'a ForegroundParamsGpu,
     cams: Vec<Cam<'a>>,
     quads: &'a [u32],
+    /// The frames, RGBA8 (packed like the masks).
+    colors: &'a [u32],
     /// The occlusion-aware pass's hint depths (packed like the masks).
     hint: &'a [f32],
 }
@@ -146,6 +148,26 @@ impl Views<'_> {
         let top = mix((q & 255) as f32, ((q >> 8) & 255) as f32, f.x);
         let bottom = mix(((q >> 16) & 255) as f32, (q >> 24) as f32, f.x);
         mix(top, bottom, f.y) / 255.0
+    }
+
+    fn rgb_at(&self, view: usize, x: i32, y: i32) -> Vec3 {
+        let cam = &self.cams[view];
+        let cx = x.clamp(0, cam.width() as i32 - 1) as usize;
+        let cy = y.clamp(0, cam.height() as i32 - 1) as usize;
+        unpack_rgb(self.colors[cam.gpu.size[2] as usize + cy * cam.width() as usize + cx])
+    }
+
+    fn bilinear_rgb(&self, view: usize, p: Vec2) -> Vec3 {
+        let base = p.floor();
+        let f = p - base;
+        let (x, y) = (base.x as i32, base.y as i32);
+        let top = self
+            .rgb_at(view, x, y)
+            .lerp(self.rgb_at(view, x + 1, y), f.x);
+        let bottom = self
+            .rgb_at(view, x, y + 1)
+            .lerp(self.rgb_at(view, x + 1, y + 1), f.x);
+        top.lerp(bottom, f.y)
     }
 
     fn outside_step(&self, mask: &[u32], point: Vec3, skip: usize) -> f32 {
@@ -327,7 +349,10 @@ impl Views<'_> {
                 cov / (window.norm * var_nb.sqrt())
             } else {
                 0.0
-            } - self.params.tuning[1] * (sum[0] / window.taps - window.mean).abs();
+            } - self.params.tuning[1]
+                * (self.bilinear_rgb(nb_index as usize, p0) - window.rgb)
+                    .abs()
+                    .dot(Vec3::splat(1.0 / 3.0));
             valid += 1;
             if ncc > best0 {
                 best1 = best0;
@@ -420,7 +445,7 @@ impl Views<'_> {
             centered: [0.0; CHANNELS * WINDOW_TAPS],
             inside: [false; WINDOW_TAPS],
             taps: 0.0,
-            mean: 0.0,
+            rgb: Vec3::ZERO,
             norm: 0.0,
             dilation,
             normal: FRONTO,
@@ -454,7 +479,6 @@ impl Views<'_> {
             return window;
         }
         let mean = sum / window.taps;
-        window.mean = mean[0];
         let mut sq = 0.0f32;
         for c in 0..CHANNELS {
             for m in 0..WINDOW_TAPS {
@@ -475,12 +499,14 @@ impl Views<'_> {
 
     /// The window `sweep` and `refine` match with: at `sweep[1]` spacing
     /// or, where too plain there, WIDE_WINDOW times wider.
+    /// Both carry the reference pixel's colour.
     fn matching_window(&self, mask: &[u32], view: usize, x: u32, y: u32) -> RefWindow {
-        let window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
-        if window.norm != 0.0 {
-            return window;
+        let mut window = self.reference_window(mask, view, x, y, self.params.sweep[1]);
+        if window.norm == 0.0 {
+            window = self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW);
         }
-        self.reference_window(mask, view, x, y, self.params.sweep[1] * WIDE_WINDOW)
+        window.rgb = self.rgb_at(view, x as i32, y as i32);
+        window
     }
 
     fn sweep_pixel(&self, mask: &[u32], packed: u32, runs: [f32; 4]) -> [f32; 2] {
@@ -558,6 +584,7 @@ fn views<'a>(
     params: &'a ForegroundParamsGpu,
     cameras: &'a [CameraGpu],
     quads: &'a [u32],
+    colors: &'a [u32],
 ) -> Views<'a> {
     let count = (params.counts[0] as usize).min(cameras.len());
     Views {
@@ -567,6 +594,7 @@ fn views<'a>(
             .map(|gpu| Cam { gpu, gray: &[] })
             .collect(),
         quads,
+        colors,
         hint: &[],
     }
 }
@@ -581,7 +609,7 @@ pub fn hull_cpu(
     pixels: &[u32],
     bounds: &[[f32; 4]],
 ) -> Vec<[f32; 4]> {
-    let v = views(params, cameras, &[]);
+    let v = views(params, cameras, &[], &[]);
     pixels
         .par_iter()
         .zip(bounds)
@@ -591,7 +619,7 @@ pub fn hull_cpu(
 
 /// What `sweep` and `refine` read besides their pass's own inputs: the
 /// views' cameras, the bilinear quads (as built by
-/// [`super::bilinear_quads`]), the hull's distance map (0 inside a
+/// [`super::bilinear_quads`]), the frames' colours, the hull's distance map (0 inside a
 /// silhouette), the listed pixels and their hull runs.
 #[derive(Debug, Clone, Copy)]
 pub struct ListedPixels<'a> {
@@ -599,6 +627,8 @@ pub struct ListedPixels<'a> {
     pub cameras: &'a [CameraGpu],
     /// Bilinear quads of the frames.
     pub quads: &'a [u32],
+    /// The frames (and plates after them), RGBA8, as `pack_frame_set` packs them.
+    pub colors: &'a [u32],
     /// The hull's distance map (packed like the masks).
     pub mask: &'a [u32],
     /// Listed pixels (view << 24 | y << 12 | x).
@@ -616,7 +646,7 @@ pub fn sweep_cpu(
     listed: &ListedPixels<'_>,
     hint: &[f32],
 ) -> Vec<[f32; 2]> {
-    let mut v = views(params, listed.cameras, listed.quads);
+    let mut v = views(params, listed.cameras, listed.quads, listed.colors);
     v.hint = hint;
     listed
         .pixels
@@ -754,7 +784,7 @@ pub fn initial_planes(
     results: &[[f32; 2]],
     hint: &[f32],
 ) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
-    let mut v = views(params, cameras, &[]);
+    let mut v = views(params, cameras, &[], &[]);
     v.hint = hint;
     pixels
         .par_iter()
@@ -798,7 +828,7 @@ pub fn refine_cpu(
     [planes, planes_before]: [&[[f32; 4]]; 2],
     results: &[[f32; 2]],
 ) -> (Vec<[f32; 4]>, Vec<[f32; 2]>) {
-    let v = views(params, listed.cameras, listed.quads);
+    let v = views(params, listed.cameras, listed.quads, listed.colors);
     let scores: Vec<f32> = results.iter().map(|r| r[1]).collect();
     listed
         .pixels

@@ -117,13 +117,13 @@ pub struct ForegroundSettings {
     pub min_texture_std: f32,
     /// Spacing of the 3x3 matching window's taps, pixels.
     pub window_dilation_px: f32,
-    /// Weight, in the matching score, of the difference between the
-    /// reference and neighbour windows' mean grey (0..1): each neighbour
-    /// scores its NCC less this times that difference. NCC is blind to a
-    /// smooth gradient's shift, the mean is not; 0 = NCC alone, for rigs
-    /// whose cameras are not colour-matched. 3 (1.5-5 score alike):
-    /// crossing F@1cm 0.716 -> 0.727, demo 0.865 -> 0.876.
-    pub window_mean_weight: f32,
+    /// Weight, in the matching score, of the colour difference (mean
+    /// absolute RGB, 0..1) between the reference pixel and the neighbour
+    /// where the candidate projects: each neighbour scores its grey NCC
+    /// less this times that difference. NCC is blind to a smooth
+    /// gradient's shift and to hue, the colour is not; 0 = NCC alone, for
+    /// rigs whose cameras are not colour-matched.
+    pub colour_weight: f32,
     /// Depth step of the sweep, metres.
     pub depth_step_m: f32,
     /// How far behind the hull's front the sweep searches, metres.
@@ -171,7 +171,7 @@ impl Default for ForegroundSettings {
             max_hull_steps: 1024,
             min_texture_std: 0.01,
             window_dilation_px: 1.0,
-            window_mean_weight: 3.0,
+            colour_weight: 5.0,
             depth_step_m: 0.015,
             max_depth_below_hull_m: 0.4,
             textureless_from_hull: false,
@@ -184,7 +184,7 @@ impl Default for ForegroundSettings {
             photo_hull: PhotoHullSettings::default(),
             fusion: ReconstructSettings {
                 max_neighbours: 4,
-                min_score: 0.3,
+                min_score: 0.2,
                 min_consistent_views: 1,
                 max_reprojection_px: 2.0,
                 densify: true,
@@ -449,12 +449,7 @@ pub fn foreground_params(
             // (the same F-scores on our captures, a third less sweep).
             if settings.visibility_pass { 1.0 } else { 0.0 },
         ],
-        tuning: [
-            settings.max_shadow_ratio,
-            settings.window_mean_weight,
-            0.0,
-            0.0,
-        ],
+        tuning: [settings.max_shadow_ratio, settings.colour_weight, 0.0, 0.0],
         neighbours: table,
         cameras: {
             let mut cameras = [CameraGpu::zeroed(); FOREGROUND_MAX_VIEWS];
@@ -1241,6 +1236,7 @@ fn listed_pixels<'a>(
     cpu_ref::ListedPixels {
         cameras: &packed.cameras,
         quads: &packed.quads,
+        colors: &packed.colors,
         mask: hull_mask,
         pixels: list,
         runs,
@@ -1498,10 +1494,10 @@ mod tests {
     }
 
     #[test]
-    fn window_means_place_a_smooth_gradient_that_ncc_alone_cannot() {
+    fn colour_places_a_smooth_gradient_that_ncc_alone_cannot() {
         // Ground shaded by a ramp along world y: any window on it is a
         // gradient, and NCC is the same wherever along the epipolar line
-        // the neighbour's window lands. The windows' means are not.
+        // the neighbour's window lands. The colour there is not.
         let rig = crate::synth::demo_rig(8, 320, 180);
         let shade = |x: u32, y: u32, camera: &crate::calibration::Camera| {
             let depth = ground_depth(camera, f64::from(x), f64::from(y));
@@ -1549,13 +1545,14 @@ mod tests {
         let listed = cpu_ref::ListedPixels {
             cameras: &packed.cameras,
             quads: &packed.quads,
+            colors: &packed.colors,
             mask: &inside,
             pixels: &pixels,
             runs: &runs,
         };
-        let median_error_m = |window_mean_weight: f32| {
+        let median_error_m = |colour_weight: f32| {
             let settings = ForegroundSettings {
-                window_mean_weight,
+                colour_weight,
                 visibility_pass: false,
                 ..ForegroundSettings::default()
             };
@@ -1576,10 +1573,10 @@ mod tests {
             errors.sort_by(f32::total_cmp);
             errors[errors.len() / 2]
         };
-        let (ncc_only, with_means) = (median_error_m(0.0), median_error_m(3.0));
-        eprintln!("median depth error: NCC only {ncc_only} m, with the means {with_means} m");
-        assert!(with_means < 0.01, "with the means: {with_means} m");
-        assert!(ncc_only > 3.0 * with_means, "NCC alone: {ncc_only} m");
+        let (ncc_only, with_colour) = (median_error_m(0.0), median_error_m(5.0));
+        eprintln!("median depth error: NCC only {ncc_only} m, with the colour {with_colour} m");
+        assert!(with_colour < 0.01, "with the colour: {with_colour} m");
+        assert!(ncc_only > 3.0 * with_colour, "NCC alone: {ncc_only} m");
     }
 
     #[test]
