@@ -55,11 +55,12 @@ fn plane_sweep_gpu_matches_cpu_reference() {
         ..ReconstructSettings::default()
     };
     // The venue's scoring: vertical planes, the best neighbour alone, an
-    // adaptive window; no cost volume.
+    // adaptive window, the grey difference; no cost volume.
     let venue = ReconstructSettings {
         vertical_planes: 3,
         best_neighbour_only: true,
         support_sigma_grey: 0.1,
+        grey_weight: 1.0,
         coarse_aggregation: None,
         ..instant.clone()
     };

@@ -38,7 +38,8 @@ struct Params {
     // best neighbour alone (else the mean of the two best)
     prior_size: vec4<u32>,
     // adaptive support: grey sigma (0 = plain window), spatial sigma
-    // (taps); z 1 = mode 0 also writes the cost volume; w unused
+    // (taps); z 1 = mode 0 also writes the cost volume; w: weight of the
+    // centre grey difference in a neighbour's score
     support: vec4<f32>,
 }
 
@@ -64,6 +65,8 @@ const INVALID_SCORE: f32 = -1.0;
 var<private> tap_weight: array<f32, 25>;
 var<private> ref_weighted: array<f32, 25>;
 var<private> weight_sum: f32;
+// Grey of this invocation's reference pixel.
+var<private> centre_grey: f32;
 
 fn gray_clamped(cam: Camera, x: i32, y: i32) -> f32 {
     let cx = clamp(x, 0, i32(cam.size.x) - 1);
@@ -121,8 +124,11 @@ fn vertical_normal(ray: vec3<f32>, k: u32) -> vec3<f32> {
     return vec3<f32>(c * facing.x - s * facing.y, s * facing.x + c * facing.y, 0.0);
 }
 
-// Mean of the two best neighbour NCCs at `depth` for one plane
+// Mean of the two best neighbour scores at `depth` for one plane
 // orientation; INVALID_SCORE when fewer than two neighbours see the window.
+// A neighbour's score is its NCC less `support.w` times the difference
+// between the reference pixel's grey and the neighbour's where the
+// candidate projects (NCC alone cannot place a smooth gradient).
 fn score_oriented(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32, orientation: u32) -> f32 {
     let point_in_world = centre_in_world(ref_cam) + depth * world_from_cam_dir(ref_cam, ray_in_cam(ref_cam, pixel));
     let steps = window_steps(ref_cam, pixel, depth, point_in_world, orientation);
@@ -167,7 +173,8 @@ fn score_oriented(ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32, 
             }
         }
         let var_nb = max(sum_sq - sum * sum / weight_sum, 0.0);
-        let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10);
+        let ncc = select(0.0, cov / (ref_norm * sqrt(var_nb)), var_nb > 1e-10)
+            - params.support.w * abs(bilinear(nb, p0) - centre_grey);
         valid = valid + 1u;
         if ncc > best0 {
             best1 = best0;
@@ -235,7 +242,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
     // Adaptive support: a tap counts less the more its grey differs from
     // the centre's and the farther it lies, so that a window straddling a
     // depth edge is matched mostly by the centre's own side.
-    let centre_grey = ref_weighted[WINDOW_TAPS / 2];
+    centre_grey = ref_weighted[WINDOW_TAPS / 2];
     weight_sum = 0.0;
     var weighted_sum = 0.0;
     for (var m = 0; m < WINDOW_TAPS; m = m + 1) {

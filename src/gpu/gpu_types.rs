@@ -159,7 +159,10 @@ pub struct SweepParamsGpu {
     /// two best).
     pub prior_size: [u32; 4],
     /// Adaptive support of the matching window: grey sigma (0..1 grey; 0 =
-    /// every tap weighs the same), spatial sigma (taps), unused x2.
+    /// every tap weighs the same), spatial sigma (taps); z 1 = the
+    /// coarsest level writes its cost volume; w: weight of the difference
+    /// between the reference pixel's grey and a neighbour's where the
+    /// candidate projects, subtracted from that neighbour's NCC.
     pub support: [f32; 4],
 }
 assert_eq_size!(SweepParamsGpu, [u8; 112]);

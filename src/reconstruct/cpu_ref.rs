@@ -188,7 +188,7 @@ fn score_oriented(
             cov / (window.norm * var_nb.sqrt())
         } else {
             0.0
-        };
+        } - params.support[3] * (nb.bilinear(p0) - window.centre_grey).abs();
         valid += 1;
         if ncc > best0 {
             best1 = best0;
@@ -277,6 +277,8 @@ struct RefWindow {
     /// Weight times (grey less the weighted mean), per tap.
     weighted: [f32; WINDOW_TAPS],
     weight_sum: f32,
+    /// Grey of the reference pixel.
+    centre_grey: f32,
     /// sqrt(sum of weight * (grey less the weighted mean)^2).
     norm: f32,
 }
@@ -327,6 +329,7 @@ fn ref_window(params: &SweepParamsGpu, r: &Cam, x: i32, y: i32) -> Option<RefWin
         weight,
         weighted,
         weight_sum,
+        centre_grey,
         norm: sq.sqrt(),
     })
 }

@@ -215,6 +215,12 @@ pub struct ReconstructSettings {
     /// a window straddling a depth edge is matched mostly by the centre's
     /// side (less fattening). 0 = every tap weighs the same.
     pub support_sigma_grey: f32,
+    /// Weight, in a neighbour's matching score, of the difference between
+    /// the reference pixel's grey (0..1) and the neighbour's where the
+    /// candidate projects: the score is the NCC less this times that
+    /// difference. NCC is blind to a smooth gradient's shift, the grey is
+    /// not; 0 = NCC alone, for rigs whose cameras are not colour-matched.
+    pub grey_weight: f32,
     /// Semi-global aggregation of the coarsest level's costs ([`sgm`]);
     /// `None` = each pixel's best depth alone.
     pub coarse_aggregation: Option<sgm::Penalties>,
@@ -259,6 +265,7 @@ impl Default for ReconstructSettings {
             best_neighbour_only: false,
             fill_plain_regions: false,
             support_sigma_grey: 0.0,
+            grey_weight: 0.0,
             coarse_aggregation: Some(COARSE_AGGREGATION),
             backend: Backend::Gpu,
         }
@@ -606,7 +613,7 @@ pub fn sweep_params(
             } else {
                 0.0
             },
-            0.0,
+            settings.grey_weight,
         ],
     }
 }
