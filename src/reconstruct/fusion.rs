@@ -4,7 +4,10 @@
 //! `min_consistent_views` other cameras agree: the point projects into them,
 //! their own depth there unprojects to a point that reprojects into the
 //! reference within `max_reprojection_px` and at a relative depth within
-//! `max_relative_depth`. Kept points average the agreeing estimates (position
+//! `max_relative_depth`. A point fewer views confirm is kept too when its
+//! score reaches `unconfirmed_min_score` and no other view's depth lies
+//! beyond it (a view that sees through the point proves it empty). Kept
+//! points average the agreeing estimates (position
 //! and colour), get a normal from the depth map's local plane, a splat radius
 //! from the pixel footprint, and are merged in a `voxel_m` grid so that
 //! surfaces seen by many cameras are not stored many times.
@@ -96,11 +99,15 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                     else {
                         continue;
                     };
+                    let pixel_index = (y * i64::from(camera.width) + x) as usize;
                     let pixel = Point2::new(x as f64, y as f64);
                     let point = camera.unproject(&pixel, depth);
                     let mut sum = point.coords;
                     let mut color = color_at(view, x as u32, y as u32);
                     let mut agree = 0usize;
+                    // Views whose depth there lies beyond the point: they
+                    // see through it.
+                    let mut see_through = 0usize;
                     for (n, other) in views.iter().enumerate() {
                         if n == r {
                             continue;
@@ -121,6 +128,10 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                         else {
                             continue;
                         };
+                        let point_depth_in_other = (other.camera.cam_from_world * point).z;
+                        if d_other > point_depth_in_other * (1.0 + settings.max_relative_depth) {
+                            see_through += 1;
+                        }
                         let point_other = other
                             .camera
                             .unproject(&Point2::new(ox as f64, oy as f64), d_other);
@@ -139,13 +150,15 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                             }
                         }
                     }
-                    if agree < settings.min_consistent_views {
+                    if agree < settings.min_consistent_views
+                        && !unconfirmed_kept(settings, see_through, maps[r].score[pixel_index])
+                    {
                         continue;
                     }
                     let count = (agree + 1) as f64;
                     let position = Point3::from(sum / count);
                     if settings.densify {
-                        kept[(y * i64::from(camera.width) + x) as usize] = Some(out.len());
+                        kept[pixel_index] = Some(out.len());
                     }
                     out.push(Candidate {
                         position,
@@ -163,6 +176,14 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
         })
         .collect();
     merge_voxels(candidates, settings.voxel_m)
+}
+
+/// Whether a point short of its confirmations is kept: a good enough score
+/// and no view seeing through it.
+fn unconfirmed_kept(settings: &ReconstructSettings, see_through: usize, score: f32) -> bool {
+    settings
+        .unconfirmed_min_score
+        .is_some_and(|min| see_through == 0 && score >= min)
 }
 
 /// Points between kept neighbouring pixels of one depth map: the midpoint
@@ -362,6 +383,64 @@ mod tests {
             // Footprint 1 cm.
             radius_m: RADIUS_PER_FOOTPRINT * 0.01,
         }
+    }
+
+    /// A view of `depth_m` everywhere (a fronto-parallel plane) at score `score`.
+    fn flat_view(eye: Point3<f64>, depth_m: f32, score: f32) -> (View, DepthMap) {
+        let (width, height) = (32u32, 24u32);
+        let target = Point3::new(0.0, 0.0, 1.0);
+        let camera =
+            crate::calibration::Camera::look_at("flat", width, height, 40.0, &eye, &target)
+                .expect("camera");
+        let pixels = (width * height) as usize;
+        let view = View {
+            rig_index: 0,
+            camera,
+            image: crate::ingest::RgbaImage {
+                width,
+                height,
+                rgba: std::sync::Arc::new(vec![128; pixels * 4]),
+            },
+        };
+        let map = DepthMap {
+            width,
+            height,
+            depth_m: vec![depth_m; pixels],
+            score: vec![score; pixels],
+            volume: Vec::new(),
+        };
+        (view, map)
+    }
+
+    /// Fused points on view A's plane (A looks along +y from y = -5) that B
+    /// images, away from where B's plane (x = 5 m - B's depth) crosses it.
+    fn points_of_a(other_depth_m: f32, score_a: f32, unconfirmed: Option<f32>) -> usize {
+        let (view_a, map_a) = flat_view(Point3::new(0.0, -5.0, 1.0), 5.0, score_a);
+        // B looks along -x from x = 5: A's plane lies ~5 m in front of it.
+        let (view_b, map_b) = flat_view(Point3::new(5.0, 0.0, 1.0), other_depth_m, 0.9);
+        let settings = ReconstructSettings {
+            min_consistent_views: 1,
+            unconfirmed_min_score: unconfirmed,
+            ..ReconstructSettings::default()
+        };
+        let cloud = fuse(&[view_a, view_b], &[map_a, map_b], &settings);
+        cloud
+            .positions_in_world
+            .iter()
+            .filter(|p| p[1].abs() < 0.01 && p[0] < 1.5 && (0.0..2.0).contains(&p[2]))
+            .count()
+    }
+
+    #[test]
+    fn an_unconfirmed_point_is_kept_only_when_no_view_sees_through_it() {
+        // B's surface 3 m away hides A's plane from B: nothing confirms A's
+        // points, nothing contradicts them.
+        assert_eq!(points_of_a(3.0, 0.9, None), 0);
+        assert!(points_of_a(3.0, 0.9, Some(0.4)) > 100);
+        // Below the score floor they stay out.
+        assert_eq!(points_of_a(3.0, 0.3, Some(0.4)), 0);
+        // B sees 7 m deep, through A's plane: A's points are empty space.
+        assert_eq!(points_of_a(7.0, 0.9, Some(0.4)), 0);
     }
 
     #[test]

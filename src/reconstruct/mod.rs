@@ -182,6 +182,13 @@ pub struct ReconstructSettings {
     pub min_score: f32,
     /// Views (besides the reference) that must confirm a point.
     pub min_consistent_views: usize,
+    /// A point fewer views confirm is still fused when its score reaches
+    /// this and no other view sees through it (their depth there lies
+    /// beyond it: free space): a surface only one camera sees, such as a
+    /// torso turned to a missing camera or half hidden by another player,
+    /// has nothing to confirm it but may still be right. `None`: every
+    /// point needs its confirmations.
+    pub unconfirmed_min_score: Option<f32>,
     /// Reprojection tolerance of the consistency check, pixels.
     pub max_reprojection_px: f64,
     /// Relative depth tolerance of the consistency check.
@@ -258,6 +265,7 @@ impl Default for ReconstructSettings {
             max_neighbour_angle_deg: 100.0,
             min_score: 0.5,
             min_consistent_views: 2,
+            unconfirmed_min_score: None,
             max_reprojection_px: 1.0,
             max_relative_depth: 0.005,
             voxel_m: 0.004,

@@ -186,6 +186,7 @@ impl Default for ForegroundSettings {
                 max_neighbours: 4,
                 min_score: 0.2,
                 min_consistent_views: 1,
+                unconfirmed_min_score: Some(0.4),
                 max_reprojection_px: 2.0,
                 densify: true,
                 ..ReconstructSettings::default()
