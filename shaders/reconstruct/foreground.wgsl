@@ -48,9 +48,14 @@
 //            did not), then REFINE_SAMPLES random perturbations of the best
 //            (depth by up to `sweep.z` 2^-iteration, normal by up to
 //            0.3 2^-iteration per axis); a candidate must lie in the hull
-//            runs and is kept if its score (mean of the two best
-//            neighbours, `visibility.x` = 0) beats the pixel's. Jacobi
-//            style: reads `planes`, writes `planes_out` and `result`.
+//            runs and is kept if its score (the best neighbour's alone,
+//            `visibility.x` = 0) beats the pixel's (in the first iteration
+//            the pixel's own plane is scored so too: the sweep's score is
+//            a two-neighbour mean). The sweep's depths are robust, not
+//            exact: a second neighbour that sees the surface worse (more
+//            foreshortened, partly hidden) pulls the mean's peak off it,
+//            the best neighbour alone places it. Jacobi style: reads
+//            `planes`, writes `planes_out` and `result`.
 //
 // Twins: `ForegroundParamsGpu` (src/gpu/gpu_types.rs); CPU reference
 // src/reconstruct/foreground/cpu_ref.rs (keep in step).
@@ -385,15 +390,16 @@ fn bilinear_rgb(cam: Camera, p: vec2<f32>) -> vec3<f32> {
     return mix(top, bottom, f.y);
 }
 
-// Mean of the two best neighbour scores of the reference window placed on
-// the plane at `depth` (normal `window_normal`); INVALID_SCORE when fewer
-// than two neighbours see the whole window. A neighbour's score is its grey
+// Mean of the two best neighbour scores (the best alone with `best_only`)
+// of the reference window placed on the plane at `depth` (normal
+// `window_normal`); INVALID_SCORE when fewer than two neighbours see the
+// whole window. A neighbour's score is its grey
 // NCC less `tuning.y` times the mean absolute RGB difference between the
 // reference pixel and the neighbour's colour where the candidate projects:
 // NCC alone cannot tell a smooth gradient from the same gradient shifted,
 // nor one colour from another of the same shading; the colour can (the
 // ring's cameras are colour-matched).
-fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32) -> f32 {
+fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: f32, best_only: bool) -> f32 {
     let origin = centre_in_world(ref_cam);
     let ray0 = ray_in_cam(ref_cam, pixel);
     let point = origin + depth * world_from_cam_dir(ref_cam, ray0);
@@ -465,7 +471,7 @@ fn score_at(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, ref_norm: 
         // One neighbour is enough once the occluded ones are known.
         return select(INVALID_SCORE, best0, valid == 1u && params.visibility.x > 0.5);
     }
-    return 0.5 * (best0 + best1);
+    return select(0.5 * (best0 + best1), best0, best_only);
 }
 
 // The hint depth (m) of view `cam` at pixel `p` (0 = none or outside).
@@ -627,7 +633,7 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
         let count = clamp(u32(ceil((last - first) / step)) + 1u, 2u, MAX_SWEEP_SAMPLES);
         for (var k = 0u; k < count; k = k + 1u) {
             let depth = first + f32(k) * step;
-            let s = score_at(view, ref_cam, pixel, depth, ref_norm);
+            let s = score_at(view, ref_cam, pixel, depth, ref_norm, false);
             if s > best_score {
                 best_score = s;
                 best_depth = depth;
@@ -650,14 +656,14 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>) {
             continue;
         }
         let depth = centre + f32(k) * fine;
-        let s = score_at(view, ref_cam, pixel, depth, ref_norm);
+        let s = score_at(view, ref_cam, pixel, depth, ref_norm, false);
         if s > best_score {
             best_score = s;
             best_depth = depth;
         }
     }
-    scores.x = score_at(view, ref_cam, pixel, best_depth - fine, ref_norm);
-    scores.z = score_at(view, ref_cam, pixel, best_depth + fine, ref_norm);
+    scores.x = score_at(view, ref_cam, pixel, best_depth - fine, ref_norm, false);
+    scores.z = score_at(view, ref_cam, pixel, best_depth + fine, ref_norm, false);
     var depth = best_depth;
     let denominator = scores.x - 2.0 * best_score + scores.z;
     if scores.x > INVALID_SCORE && scores.z > INVALID_SCORE && denominator < -1e-6 {
@@ -686,7 +692,7 @@ fn try_plane(view: u32, ref_cam: Camera, pixel: vec2<f32>, depth: f32, n: vec3<f
         return;
     }
     window_normal = n;
-    let s = score_at(view, ref_cam, pixel, depth, ref_norm);
+    let s = score_at(view, ref_cam, pixel, depth, ref_norm, true);
     if s > refine_best_score {
         refine_best_score = s;
         refine_best = vec4<f32>(depth, n);
@@ -714,6 +720,12 @@ fn refine(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ray0 = ray_in_cam(ref_cam, pixel);
     refine_best = own;
     refine_best_score = result[i].y;
+    if params.offsets.y == 0u && own.x > 0.0 {
+        // The sweep's score is a two-neighbour mean: scored again as
+        // candidates are.
+        window_normal = own.yzw;
+        refine_best_score = score_at(view, ref_cam, pixel, own.x, ref_norm, true);
+    }
     let w = i32(ref_cam.size.x);
     let h = i32(ref_cam.size.y);
     for (var k = 0; k < 8; k = k + 1) {

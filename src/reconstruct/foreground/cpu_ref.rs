@@ -289,7 +289,16 @@ impl Views<'_> {
         runs
     }
 
-    fn score_at(&self, view: usize, pixel: Vec2, depth: f32, window: &RefWindow) -> f32 {
+    /// Mean of the two best neighbours' scores, the best alone with
+    /// `best_only` (as `refine` scores).
+    fn score_at(
+        &self,
+        view: usize,
+        pixel: Vec2,
+        depth: f32,
+        window: &RefWindow,
+        best_only: bool,
+    ) -> f32 {
         let r = &self.cams[view];
         let origin = r.centre_in_world();
         let ray0 = r.ray_in_cam(pixel);
@@ -369,7 +378,11 @@ impl Views<'_> {
                 INVALID_SCORE
             };
         }
-        0.5 * (best0 + best1)
+        if best_only {
+            best0
+        } else {
+            0.5 * (best0 + best1)
+        }
     }
 
     fn visibility_pass(&self) -> bool {
@@ -536,7 +549,7 @@ impl Views<'_> {
             window.normal = self.hint_normal(view, pixel);
         }
         let step = self.params.sweep[2];
-        let score = |depth: f32| self.score_at(view, pixel, depth, &window);
+        let score = |depth: f32| self.score_at(view, pixel, depth, &window, false);
         let (mut best_depth, mut best_score) = (0.0f32, INVALID_SCORE);
         for run in 0..2 {
             let (near, far) = (runs[2 * run], runs[2 * run + 1]);
@@ -684,7 +697,7 @@ impl Views<'_> {
             return;
         }
         search.window.normal = n;
-        let s = self.score_at(search.view, search.pixel, depth, &search.window);
+        let s = self.score_at(search.view, search.pixel, depth, &search.window, true);
         if s > search.score {
             search.plane = [depth, n.x, n.y, n.z];
             search.score = s;
@@ -721,6 +734,12 @@ impl Views<'_> {
             plane: own,
             score: scores[i],
         };
+        if iteration == 0 && own[0] > 0.0 {
+            // The sweep's score is a two-neighbour mean: scored again as
+            // candidates are.
+            search.window.normal = Vec3::new(own[1], own[2], own[3]);
+            search.score = self.score_at(view, pixel, own[0], &search.window, true);
+        }
         let (w, h) = (cam.width() as i32, cam.height() as i32);
         for (dx, dy) in PROPAGATION {
             let (qx, qy) = (x as i32 + dx, y as i32 + dy);
