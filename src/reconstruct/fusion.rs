@@ -7,9 +7,10 @@
 //! `max_relative_depth`. A point fewer views confirm is kept too when its
 //! score reaches `unconfirmed_min_score` and no other view's depth lies
 //! beyond it (a view that sees through the point proves it empty). Kept
-//! points average the agreeing estimates (position
-//! and colour), get a normal from the depth map's local plane, a splat radius
-//! from the pixel footprint, and are merged in a `voxel_m` grid so that
+//! points average the agreeing estimates (each view's depth there placed on
+//! its ray through the exact projection) and colours, get a normal from
+//! the depth map's local plane, a splat radius from the pixel footprint,
+//! and are merged in a `voxel_m` grid so that
 //! surfaces seen by many cameras are not stored many times.
 
 use std::collections::HashMap;
@@ -143,7 +144,10 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                             && ((depth_back - depth) / depth).abs() <= settings.max_relative_depth
                         {
                             agree += 1;
-                            sum += point_other.coords;
+                            // Its estimate of this point: its depth on the ray
+                            // through the exact projection, not through the
+                            // pixel centre (up to half a pixel, ~6 mm, aside).
+                            sum += other.camera.unproject(&p, d_other).coords;
                             let c = color_at(other, ox as u32, oy as u32);
                             for k in 0..3 {
                                 color[k] += c[k];
