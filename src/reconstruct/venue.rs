@@ -192,6 +192,9 @@ const VENUE_GREY_WEIGHT: f32 = 1.0;
 fn venue_settings(settings: &ReconstructSettings) -> ReconstructSettings {
     ReconstructSettings {
         min_consistent_views: 1,
+        // Not measured on the held-out views: the venue keeps every point
+        // confirmed.
+        unconfirmed_min_score: None,
         vertical_planes: VENUE_VERTICAL_PLANES,
         best_neighbour_only: true,
         fill_plain_regions: true,
