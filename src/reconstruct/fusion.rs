@@ -129,8 +129,8 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                         else {
                             continue;
                         };
-                        let point_depth_in_other = (other.camera.cam_from_world * point).z;
-                        if d_other > point_depth_in_other * (1.0 + settings.max_relative_depth) {
+                        let point_in_other = other.camera.cam_from_world * point;
+                        if d_other > point_in_other.z * (1.0 + settings.max_relative_depth) {
                             see_through += 1;
                         }
                         let point_other = other
@@ -144,10 +144,16 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                             && ((depth_back - depth) / depth).abs() <= settings.max_relative_depth
                         {
                             agree += 1;
-                            // Its estimate of this point: its depth on the ray
-                            // through the exact projection, not through the
-                            // pixel centre (up to half a pixel, ~6 mm, aside).
-                            sum += other.camera.unproject(&p, d_other).coords;
+                            // Its estimate of this point: its depth on its ray
+                            // through the point (the exact projection), not
+                            // through the pixel centre (up to half a pixel,
+                            // ~6 mm, aside).
+                            let estimate_in_other = point_in_other * (d_other / point_in_other.z);
+                            sum += other
+                                .camera
+                                .cam_from_world
+                                .inverse_transform_point(&estimate_in_other)
+                                .coords;
                             let c = color_at(other, ox as u32, oy as u32);
                             for k in 0..3 {
                                 color[k] += c[k];
