@@ -121,7 +121,13 @@ impl Camera {
     /// Projects a world point to pixels; `None` when behind the camera.
     #[must_use]
     pub fn project(&self, point_in_world: &Point3<f64>) -> Option<Point2<f64>> {
-        let point_in_cam = self.cam_from_world * point_in_world;
+        self.project_from_cam(&(self.cam_from_world * point_in_world))
+    }
+
+    /// Projects a point given in this camera's frame to pixels; `None` when
+    /// behind the camera.
+    #[must_use]
+    pub fn project_from_cam(&self, point_in_cam: &Point3<f64>) -> Option<Point2<f64>> {
         if point_in_cam.z <= 1e-9 {
             return None;
         }

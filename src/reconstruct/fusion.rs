@@ -113,7 +113,8 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                         if n == r {
                             continue;
                         }
-                        let Some(p) = other.camera.project(&point) else {
+                        let point_in_other = other.camera.cam_from_world * point;
+                        let Some(p) = other.camera.project_from_cam(&point_in_other) else {
                             continue;
                         };
                         let (ox, oy) = (p.x.round() as i64, p.y.round() as i64);
@@ -129,7 +130,6 @@ pub fn fuse(views: &[View], maps: &[DepthMap], settings: &ReconstructSettings) -
                         else {
                             continue;
                         };
-                        let point_in_other = other.camera.cam_from_world * point;
                         if d_other > point_in_other.z * (1.0 + settings.max_relative_depth) {
                             see_through += 1;
                         }
